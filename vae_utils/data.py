@@ -94,7 +94,7 @@ def _read_idx(path: Path, expected_ndim: int) -> np.ndarray:
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(shape)):
         raise ValueError(f"{path} is truncated ({body.size} of {int(np.prod(shape))} values); {fix}.")
-    return body.reshape(shape)
+    return body.reshape(shape).copy()  # writable, so torch.from_numpy does not warn
 
 
 def _full_available(root: Path) -> bool:

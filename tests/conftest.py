@@ -1,0 +1,43 @@
+import pytest
+import torch
+from torch.distributions import Independent, MultivariateNormal, Normal
+
+
+class TinyLinearGaussian:
+    """x = W z + b + sigma * eps: a model of the course protocol with exact answers.
+
+    (Lesson 2 builds the full version in vae_utils; this copy keeps the estimator tests
+    independent of it.)"""
+
+    def __init__(self, d=5, k=2, sigma=0.5, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        self.W = torch.randn(d, k, generator=g, dtype=torch.float64)
+        self.b = torch.randn(d, generator=g, dtype=torch.float64)
+        self.sigma = sigma
+        self.prior = Independent(Normal(torch.zeros(k, dtype=torch.float64),
+                                        torch.ones(k, dtype=torch.float64)), 1)
+
+    def likelihood(self, z):
+        return Independent(Normal(z @ self.W.T + self.b, self.sigma), 1)
+
+    def log_marginal(self, x):
+        d = len(self.b)
+        cov = self.W @ self.W.T + self.sigma ** 2 * torch.eye(d, dtype=torch.float64)
+        return MultivariateNormal(self.b, cov).log_prob(x)
+
+    def posterior(self, x):
+        k = self.W.shape[1]
+        prec = torch.eye(k, dtype=torch.float64) + self.W.T @ self.W / self.sigma ** 2
+        cov = torch.linalg.inv(prec)
+        mean = (x - self.b) @ self.W @ cov.T / self.sigma ** 2
+        return MultivariateNormal(mean, covariance_matrix=cov.expand(len(x), k, k))
+
+
+@pytest.fixture
+def linear_model():
+    return TinyLinearGaussian()
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(1234)
