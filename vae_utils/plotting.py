@@ -1,0 +1,87 @@
+"""Figures used across the lessons: image grids, loss curves, latent scatter plots.
+
+Colours for the ten digit classes come from the Okabe–Ito palette (Okabe & Ito 2008)
+extended with two colours of Paul Tol's palette, so classes stay distinguishable for
+colour-blind readers; scatter plots also print each class's label at its centre.
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+__all__ = ["DIGIT_COLORS", "show_images", "plot_history", "latent_scatter"]
+
+DIGIT_COLORS = ["#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442",
+                "#0072B2", "#D55E00", "#CC79A7", "#332288", "#882255"]
+
+
+def _to_numpy_images(images) -> np.ndarray:
+    x = torch.as_tensor(images).detach().cpu().float()
+    if x.dim() == 4:
+        x = x[:, 0]
+    if x.dim() == 2 and x.shape[-1] == 784:
+        x = x.reshape(-1, 28, 28)
+    if x.dim() != 3:
+        raise ValueError(f"images must have shape (N, 1, H, W), (N, H, W) or (N, 784), got {tuple(x.shape)}.")
+    return x.numpy()
+
+
+def show_images(images, nrow: int = 10, *, title: str | None = None, ax=None, vmax: float = 1.0):
+    """Draw images (N, 1, H, W) as one grid, ``nrow`` images per row, gray (black ink on white)."""
+    x = _to_numpy_images(images)
+    n, h, w = x.shape
+    ncol = nrow
+    rows = int(np.ceil(n / ncol))
+    grid = np.full((rows * (h + 2) + 2, ncol * (w + 2) + 2), 0.12 * vmax)  # light-grey frame
+    for i in range(n):
+        r, c = divmod(i, ncol)
+        grid[2 + r * (h + 2): 2 + r * (h + 2) + h, 2 + c * (w + 2): 2 + c * (w + 2) + w] = x[i]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(ncol * 0.6, rows * 0.6 + (0.3 if title else 0)))
+    ax.imshow(grid, cmap="gray_r", vmin=0, vmax=vmax, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_history(history: dict, *, axes=None):
+    """Per-epoch −ELBO, reconstruction and KL (nats per image), train and test when present."""
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    epochs = history["epoch"]
+    for ax, key, label in zip(axes, ("loss", "recon", "kl"),
+                              ("−ELBO = recon + KL", "reconstruction −E_q[log p(x|z)]", "KL(q(z|x) ‖ p(z))")):
+        ax.plot(epochs, history[f"train_{key}"], label="train", color="#0072B2")
+        if f"test_{key}" in history:
+            ax.plot(epochs, history[f"test_{key}"], label="test", color="#D55E00", linestyle="--")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("nats per image")
+        ax.set_title(label, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    return axes
+
+
+def latent_scatter(z, labels, *, ax=None, title: str | None = None, s: float = 6):
+    """Scatter 2-D latent codes z (N, 2) coloured by digit label, each class's label at its centre."""
+    z = torch.as_tensor(z).detach().cpu().numpy()
+    labels = torch.as_tensor(labels).cpu().numpy()
+    if z.ndim != 2 or z.shape[1] != 2 or len(z) != len(labels):
+        raise ValueError(f"z must have shape (N, 2) and labels (N,), got {z.shape} and {labels.shape}.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 5))
+    for c in range(10):
+        sel = labels == c
+        ax.scatter(z[sel, 0], z[sel, 1], s=s, color=DIGIT_COLORS[c], label=str(c), alpha=0.7, linewidths=0)
+        if sel.any():
+            cx, cy = np.median(z[sel], axis=0)
+            ax.text(cx, cy, str(c), fontsize=13, weight="bold", ha="center", va="center",
+                    color="white", bbox=dict(boxstyle="circle,pad=0.15", fc=DIGIT_COLORS[c], ec="none"))
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.legend(title="digit", markerscale=3, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
