@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Jupyter refuses to start as root (containers, some cloud machines) unless told it may.
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 
 .PHONY: setup lab test clean
 
@@ -18,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lab: setup
-	$(BIN)/jupyter lab notebooks/06_vae.ipynb
+	$(BIN)/jupyter lab $(LAB_ARGS) notebooks/06_vae.ipynb
 
 test: setup
 	$(BIN)/python -m pytest
