@@ -1,0 +1,20 @@
+"""Automatic checks for the course's exercises (classroom assignments).
+
+Each exercise in a notebook is followed by a cell such as::
+
+    checks.sample_gaussian(sample_gaussian)
+
+A check calls the learner's function on inputs it chooses, compares the result with a
+reference computed by ``vae_utils`` (never a hard-coded answer), and either prints a line
+starting with ✓ or raises an ``AssertionError`` that says what is wrong — expected shape,
+how far off a value is — and gives a hint. Checks never pass a stub that raises
+``NotImplementedError``: that error is reported as "not implemented yet".
+
+One module per lesson; all checks are importable from ``vae_utils.checks``.
+"""
+from ._lesson1 import *  # noqa: F401,F403
+from ._lesson2 import *  # noqa: F401,F403
+from ._lesson3 import *  # noqa: F401,F403
+from ._lesson4 import *  # noqa: F401,F403
+from ._lesson5 import *  # noqa: F401,F403
+from ._lesson6 import *  # noqa: F401,F403

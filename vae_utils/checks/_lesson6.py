@@ -1,0 +1,2 @@
+"""Checks for lesson 6's exercises."""
+__all__: list[str] = []
