@@ -1,0 +1,93 @@
+"""Each lesson-1 check passes a correct answer, reports a stub as not implemented, and
+rejects plausible wrong answers with a helpful message."""
+import math
+
+import pytest
+import torch
+
+from vae_utils import checks
+from vae_utils.checks._common import CheckFailure
+
+
+def fit_ok(X):
+    X = torch.as_tensor(X, dtype=torch.float64)
+    mu = X.mean(0)
+    return mu, (X - mu).T @ (X - mu) / len(X)
+
+
+def fit_unbiased(X):
+    X = torch.as_tensor(X, dtype=torch.float64)
+    mu = X.mean(0)
+    return mu, (X - mu).T @ (X - mu) / (len(X) - 1)
+
+
+def sample_ok(mu, Sigma, n):
+    return mu + torch.randn(n, len(mu), dtype=torch.float64) @ torch.linalg.cholesky(Sigma).T
+
+
+def sample_sigma_not_root(mu, Sigma, n):
+    return mu + torch.randn(n, len(mu), dtype=torch.float64) @ Sigma
+
+
+def sample_untransposed(mu, Sigma, n):
+    return mu + torch.randn(n, len(mu), dtype=torch.float64) @ torch.linalg.cholesky(Sigma)
+
+
+def logp_ok(x, mu, Sigma):
+    d = len(mu)
+    diff = x - mu
+    return -0.5 * (d * math.log(2 * math.pi) + torch.logdet(Sigma)
+                   + (diff @ torch.linalg.inv(Sigma) * diff).sum(-1))
+
+
+def logp_no_inverse(x, mu, Sigma):
+    d = len(mu)
+    diff = x - mu
+    return -0.5 * (d * math.log(2 * math.pi) + torch.logdet(Sigma) + (diff @ Sigma * diff).sum(-1))
+
+
+def logp_no_logdet(x, mu, Sigma):
+    d = len(mu)
+    diff = x - mu
+    return -0.5 * (d * math.log(2 * math.pi) + (diff @ torch.linalg.inv(Sigma) * diff).sum(-1))
+
+
+def stub(*args):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("check,good", [
+    (checks.fit_gaussian, fit_ok), (checks.sample_gaussian, sample_ok), (checks.gaussian_log_prob, logp_ok)])
+def test_correct_answers_pass_and_stubs_do_not(check, good, capsys):
+    check(good)
+    assert capsys.readouterr().out.startswith("✓")
+    with pytest.raises(CheckFailure, match="not implemented yet"):
+        check(stub)
+
+
+@pytest.mark.parametrize("check,wrong,match", [
+    (checks.fit_gaussian, fit_unbiased, "divides by m - 1"),
+    (checks.sample_gaussian, sample_sigma_not_root, "Sigma @ Sigma"),
+    (checks.sample_gaussian, sample_untransposed, r"L\.T @ L"),
+    (checks.gaussian_log_prob, logp_no_inverse, "inverse of Sigma"),
+    (checks.gaussian_log_prob, logp_no_logdet, "normaliser"),
+    (checks.gaussian_log_prob, lambda x, mu, S: logp_ok(x, mu, S).exp(), "density, not its logarithm"),
+])
+def test_plausible_wrong_answers_are_rejected(check, wrong, match):
+    with pytest.raises(AssertionError, match=match):
+        check(wrong)
+
+
+def test_check_does_not_disturb_the_global_rng():
+    torch.manual_seed(0)
+    a = torch.rand(3)
+    torch.manual_seed(0)
+    checks.sample_gaussian(sample_ok)
+    assert torch.equal(torch.rand(3), a)
+
+
+def test_crash_in_learner_code_is_reported_plainly():
+    def crash(mu, Sigma, n):
+        return mu + torch.randn(n, 2) @ Sigma  # wrong inner dimension
+    with pytest.raises(CheckFailure, match="sample_gaussian raised RuntimeError"):
+        checks.sample_gaussian(crash)
