@@ -1,0 +1,63 @@
+"""Lesson-2 checks: correct answers pass, stubs are 'not implemented', plausible mistakes fail."""
+import pytest
+import torch
+
+from vae_utils import checks
+from vae_utils.checks._common import CheckFailure
+
+
+def icdf_ok(u, rate):
+    return -torch.log1p(-u) / rate
+
+
+def cov_ok(W, sigma):
+    return W @ W.T + sigma ** 2 * torch.eye(W.shape[0], dtype=W.dtype)
+
+
+def anc_ok(W, b, sigma, n):
+    d, k = W.shape
+    z = torch.randn(n, k, dtype=W.dtype)
+    return z @ W.T + b + sigma * torch.randn(n, d, dtype=W.dtype), z
+
+
+def anc_fresh_z(W, b, sigma, n):  # returns a z that did not generate x
+    x, _ = anc_ok(W, b, sigma, n)
+    return x, torch.randn(n, W.shape[1], dtype=W.dtype)
+
+
+def anc_no_noise(W, b, sigma, n):
+    z = torch.randn(n, W.shape[1], dtype=W.dtype)
+    return z @ W.T + b, z
+
+
+def joint_ok(model, x, z):
+    return model.prior.log_prob(z) + model.likelihood(z).log_prob(x)
+
+
+def stub(*args):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("check,good", [
+    (checks.inverse_cdf_exponential, icdf_ok), (checks.marginal_covariance, cov_ok),
+    (checks.ancestral_sample, anc_ok), (checks.log_joint, joint_ok)])
+def test_correct_answers_pass_and_stubs_do_not(check, good, capsys):
+    check(good)
+    assert capsys.readouterr().out.startswith("✓")
+    with pytest.raises(CheckFailure, match="not implemented yet"):
+        check(stub)
+
+
+@pytest.mark.parametrize("check,wrong,match", [
+    (checks.inverse_cdf_exponential, lambda u, r: -torch.log(u) / r, r"log\(u\) instead of log\(1 − u\)"),
+    (checks.inverse_cdf_exponential, lambda u, r: torch.log1p(-u) / r, "negative"),
+    (checks.marginal_covariance, lambda W, s: W @ W.T + s * torch.eye(W.shape[0], dtype=W.dtype), "σ²"),
+    (checks.marginal_covariance, lambda W, s: W.T @ W, r"W @ W\.T"),
+    (checks.ancestral_sample, anc_no_noise, "output noise"),
+    (checks.ancestral_sample, anc_fresh_z, "from \\*this\\* z"),
+    (checks.log_joint, lambda m, x, z: m.likelihood(z).log_prob(x), "prior term is missing"),
+    (checks.log_joint, lambda m, x, z: m.log_marginal(x), "marginal"),
+])
+def test_plausible_wrong_answers_are_rejected(check, wrong, match):
+    with pytest.raises(AssertionError, match=match):
+        check(wrong)
