@@ -49,3 +49,4 @@ def test_explorer_redraws_with_the_slider_values(monkeypatch):
     assert len(calls) == 3
     assert calls[-1]["rho"] == 0.5 and calls[-1]["mu1"] == -1.0 and calls[-1]["n"] == 50
     plt.close("all")
+
