@@ -50,3 +50,63 @@ def test_explorer_redraws_with_the_slider_values(monkeypatch):
     assert calls[-1]["rho"] == 0.5 and calls[-1]["mu1"] == -1.0 and calls[-1]["n"] == 50
     plt.close("all")
 
+
+
+def _tiny_vae():
+    from vae_utils.vae import VAE
+    torch.manual_seed(0)
+    return VAE(latent_dim=3).eval()
+
+
+def test_draw_latent_is_the_decoder_mean():
+    m = _tiny_vae()
+    z = torch.tensor([0.5, -1.0, 2.0])
+    _, img = draw_latent_fn()(m, z)
+    torch.testing.assert_close(img, torch.sigmoid(m.decode(z[None]))[0, 0].detach())
+    with pytest.raises(ValueError, match=r"z must have shape \(3,\)"):
+        draw_latent_fn()(m, torch.zeros(4))
+    plt.close("all")
+
+
+def draw_latent_fn():
+    from vae_utils.widgets import draw_latent
+    return draw_latent
+
+
+def test_interpolation_ends_at_the_two_encoded_digits():
+    from vae_utils.widgets import interpolate
+    m = _tiny_vae()
+    xa, xb = (torch.rand(2, 1, 28, 28) > 0.5).float()
+    path = interpolate(m, xa, xb, steps=5)
+    assert path.shape == (5, 1, 28, 28)
+    mu, _ = m.encode(torch.stack([xa, xb]))
+    torch.testing.assert_close(path[0], torch.sigmoid(m.decode(mu[:1]))[0].detach())
+    torch.testing.assert_close(path[-1], torch.sigmoid(m.decode(mu[1:]))[0].detach())
+
+
+def test_latent_explorer_sliders_drive_the_code(monkeypatch):
+    import vae_utils.widgets as widgets
+    m = _tiny_vae()
+    drawn = []
+    real = widgets.draw_latent
+
+    def spy(model, z, **kw):
+        drawn.append(z.clone())
+        return real(model, z, **kw)
+
+    monkeypatch.setattr(widgets, "draw_latent", spy)
+    images = (torch.rand(4, 1, 28, 28) > 0.5).float()
+    box = widgets.latent_explorer(m, images, n_sliders=2)
+    sliders = box.children[0].children[0].children
+    assert [s.description for s in sliders] == ["z1", "z2"]
+    sliders[1].value = 1.5
+    assert drawn[-1].tolist() == [0.0, 1.5, 0.0]
+    box.children[1].children[1].value = 2  # digit #2
+    box.encode(None)
+    mu, _ = m.encode(images[2:3])
+    torch.testing.assert_close(drawn[-1], mu[0].detach())  # all dims, not only the slider ones
+    assert sliders[0].value == pytest.approx(round(mu[0, 0].item(), 1))
+    n = len(drawn)
+    box.randomize(None)
+    assert len(drawn) == n + 1  # one redraw for a new code, not one per slider
+    plt.close("all")

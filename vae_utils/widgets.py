@@ -10,7 +10,8 @@ import torch
 
 from .gaussian import gaussian_log_prob, sample_gaussian
 
-__all__ = ["draw_gaussian", "gaussian_explorer"]
+__all__ = ["draw_gaussian", "gaussian_explorer", "decode_mean", "draw_latent", "interpolate",
+           "latent_explorer", "interpolation_explorer"]
 
 
 def draw_gaussian(mu1: float = 0.0, mu2: float = 0.0, sigma1: float = 1.0, sigma2: float = 1.0,
@@ -85,3 +86,141 @@ def gaussian_explorer(n: int = 300, seed: int = 0):
         s.observe(redraw, names="value")
     redraw()
     return W.VBox([W.HBox(list(sliders.values())[:3]), W.HBox(list(sliders.values())[3:]), out])
+
+
+# --- lesson 6: the VAE's latent space -----------------------------------------------------
+
+def decode_mean(model, z) -> torch.Tensor:
+    """Decoder mean sigmoid(f(z)) for latent codes z (..., d) → images (..., 1, 28, 28) in [0, 1]."""
+    z = torch.as_tensor(z, dtype=torch.float32)
+    dev = next(model.parameters()).device
+    with torch.no_grad():
+        return torch.sigmoid(model.decode(z.to(dev))).cpu()
+
+
+def draw_latent(model, z, *, ax=None, title: str | None = None):
+    """Draw the decoder mean for ONE latent code z (d,) as a 28×28 image (lesson 6).
+
+    Returns (ax, image) where image is a (28, 28) tensor in [0, 1].
+    Raises:
+        ValueError: z does not have shape (latent_dim,).
+    """
+    z = torch.as_tensor(z, dtype=torch.float32)
+    if z.shape != (model.latent_dim,):
+        raise ValueError(f"z must have shape ({model.latent_dim},) for this model, got {tuple(z.shape)}.")
+    img = decode_mean(model, z[None])[0, 0]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(2.6, 2.6))
+    ax.imshow(img.numpy(), cmap="gray_r", vmin=0, vmax=1)
+    ax.set_axis_off()
+    shown = ", ".join(f"{v:.1f}" for v in z[:4].tolist()) + (", …" if len(z) > 4 else "")
+    ax.set_title(title or f"z = ({shown})", fontsize=9)
+    return ax, img
+
+
+def interpolate(model, x_a, x_b, steps: int = 10) -> torch.Tensor:
+    """Decode the straight line between the encoder means of two images (lesson 6).
+
+    z_t = (1 − t) μ(x_a) + t μ(x_b), t = 0 … 1. Returns decoder means (steps, 1, 28, 28).
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise ValueError(f"steps must be an integer ≥ 2, got {steps!r}.")
+    dev = next(model.parameters()).device
+    with torch.no_grad():
+        mu_a, _ = model.encode(torch.as_tensor(x_a).reshape(1, 1, 28, 28).float().to(dev))
+        mu_b, _ = model.encode(torch.as_tensor(x_b).reshape(1, 1, 28, 28).float().to(dev))
+    t = torch.linspace(0, 1, steps, device=dev)[:, None]
+    return decode_mean(model, (1 - t) * mu_a + t * mu_b)
+
+
+def latent_explorer(model, images=None, *, n_sliders: int = 6, seed: int = 0):
+    """Sliders over the VAE's latent code, the decoded image redrawn live (lesson 6).
+
+    One slider per latent dimension for the first ``n_sliders`` dimensions (the others keep
+    their value), a "random z ~ p(z)" button, and "encode digit #" to start from the encoder
+    mean μ(x) of ``images[i]`` (default: the test digits).
+
+    Returns an ipywidgets ``VBox``; ``.z`` holds the current code (tensor, latent_dim).
+    """
+    import ipywidgets as W
+    from IPython.display import display
+
+    if images is None:
+        from .data import load_mnist
+        images, _ = load_mnist("test")
+    k = min(n_sliders, model.latent_dim)
+    state = {"z": torch.zeros(model.latent_dim), "hold": False}
+    gen = torch.Generator().manual_seed(seed)
+    sliders = [W.FloatSlider(value=0.0, min=-3.0, max=3.0, step=0.1, description=f"z{j + 1}",
+                             continuous_update=True) for j in range(k)]
+    random_btn = W.Button(description="random z ~ p(z)")
+    index = W.BoundedIntText(value=0, min=0, max=len(images) - 1, description="digit #")
+    encode_btn = W.Button(description="encode this digit")
+    out = W.Output()
+
+    def redraw():
+        with out:
+            out.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(2.6, 2.6))
+            draw_latent(model, state["z"], ax=ax)
+            display(fig)
+            plt.close(fig)
+
+    def set_z(z):
+        state["z"][:] = z.detach().cpu().float()
+        state["hold"] = True
+        for j, s in enumerate(sliders):
+            s.value = float(max(s.min, min(s.max, round(state["z"][j].item(), 1))))
+        state["hold"] = False
+        redraw()
+
+    def on_random(_):
+        set_z(torch.randn(model.latent_dim, generator=gen))
+
+    def on_encode(_):
+        dev = next(model.parameters()).device
+        with torch.no_grad():
+            mu, _ = model.encode(images[index.value:index.value + 1].to(dev))
+        set_z(mu[0])
+
+    def on_slider(change, j):
+        if state["hold"]:
+            return
+        state["z"][j] = change["new"]
+        redraw()
+
+    for j, s in enumerate(sliders):
+        s.observe(lambda change, j=j: on_slider(change, j), names="value")
+    random_btn.on_click(on_random)
+    encode_btn.on_click(on_encode)
+    redraw()
+    box = W.VBox([W.HBox([W.VBox(sliders), out]), W.HBox([random_btn, index, encode_btn])])
+    box.z = state["z"]
+    box.randomize, box.encode = on_random, on_encode  # for tests and scripted use
+    return box
+
+
+def interpolation_explorer(model, x_a, x_b):
+    """A slider t ∈ [0, 1] moving along z_t = (1 − t) μ(x_a) + t μ(x_b), decoded live (lesson 6)."""
+    import ipywidgets as W
+    from IPython.display import display
+
+    path = interpolate(model, x_a, x_b, steps=21)
+    t = W.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="t")
+    out = W.Output()
+
+    def redraw(_=None):
+        with out:
+            out.clear_output(wait=True)
+            fig, axes = plt.subplots(1, 3, figsize=(6, 2.2))
+            for ax, img, title in zip(axes, (path[0], path[round(t.value * 20)], path[-1]),
+                                      ("x_a", f"t = {t.value:.2f}", "x_b")):
+                ax.imshow(img[0].numpy(), cmap="gray_r", vmin=0, vmax=1)
+                ax.set_axis_off()
+                ax.set_title(title, fontsize=9)
+            display(fig)
+            plt.close(fig)
+
+    t.observe(redraw, names="value")
+    redraw()
+    return W.VBox([t, out])
