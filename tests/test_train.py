@@ -68,3 +68,21 @@ def test_pick_device():
         assert auto.type in ("mps", "cpu")
         with pytest.raises(ValueError, match="no CUDA GPU"):
             pick_device("cuda")
+
+
+def test_kl_warmup_and_beta_schedule(digits):
+    x, _ = digits
+    hist = train_vae(VAE(latent_dim=2), x[:128], epochs=4, kl_warmup=4, beta=0.5, progress=False)
+    assert hist["beta"] == [0.125, 0.25, 0.375, 0.5]
+    for a, r, k in zip(hist["train_loss"], hist["train_recon"], hist["train_kl"]):
+        assert a == pytest.approx(r + k, rel=1e-5)  # the reported loss is the −ELBO, not the weighted loss
+
+
+def test_beta_zero_lets_the_kl_grow(digits):
+    """Without the KL term nothing pulls q(z|x) toward the prior: the KL ends far higher."""
+    x, _ = digits
+    kls = []
+    for beta in (1.0, 0.0):
+        torch.manual_seed(0)
+        kls.append(train_vae(VAE(latent_dim=4), x, epochs=3, beta=beta, progress=False)["train_kl"][-1])
+    assert kls[1] > 1.3 * kls[0]  # measured: 25.3 vs 15.2 nats after 3 epochs

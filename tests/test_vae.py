@@ -101,3 +101,20 @@ def test_untrained_decoder_is_near_uniform_bernoulli(x):
     with torch.no_grad():
         _, recon, _ = negative_elbo(m, x)
     assert abs(recon.item() - 784 * math.log(2)) < 60
+
+
+def test_gaussian_likelihood_matches_normal_log_prob():
+    torch.manual_seed(0)
+    m = VAE(latent_dim=3, likelihood="gaussian", obs_sigma=0.2)
+    x = torch.rand(4, 1, 28, 28)
+    torch.manual_seed(1)
+    _, recon, _ = negative_elbo(m, x)
+    torch.manual_seed(1)
+    mu, logvar = m.encode(x)
+    z = m.reparameterize(mu, logvar)
+    expected = -Normal(torch.sigmoid(m.decode(z)), 0.2).log_prob(x).sum(dim=(1, 2, 3)).mean()
+    torch.testing.assert_close(recon, expected)
+    torch.testing.assert_close(m.likelihood(z).log_prob(x).mean(), -expected)
+    assert m.sample(3, mean=False).shape == (3, 1, 28, 28)
+    with pytest.raises(ValueError, match="likelihood must be"):
+        VAE(likelihood="poisson")

@@ -81,7 +81,8 @@ def evaluate(model: VAE, x: Tensor, *, batch_size: int = 1000) -> dict[str, floa
 def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
               batch_size: int = DEFAULT_BATCH_SIZE, lr: float = DEFAULT_LR,
               device: str | torch.device = "auto", test_x: Tensor | None = None,
-              progress: bool = True, seed: int | None = 0) -> dict[str, list]:
+              progress: bool = True, seed: int | None = 0, beta: float = 1.0,
+              kl_warmup: int = 0) -> dict[str, list]:
     """Train ``model`` by minimising the one-sample −ELBO with Adam (lesson 6).
 
     Defaults are the lesson's recipe: Adam, learning rate 2e-3, batch 128, 50 epochs; with
@@ -98,11 +99,17 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
         test_x: optional held-out images, evaluated (−ELBO, recon, KL) after every epoch.
         progress: show a tqdm progress bar over epochs.
         seed: seeds the shuffling and the reparameterization noise (``None``: not seeded).
+        beta: weight of the KL term in the training loss recon + beta · KL (1 = the ELBO;
+            0 drops the KL, which makes the model a plain autoencoder with noisy codes).
+            Higgins et al. 2017, "β-VAE".
+        kl_warmup: epochs over which the KL weight rises linearly from beta/kl_warmup to
+            beta ("KL annealing"; Bowman et al. 2016, §3.1); 0 = no warm-up.
     Returns:
         history: dict of per-epoch lists — ``epoch``, ``train_loss``, ``train_recon``,
         ``train_kl`` (means over the epoch's batches, nats per image), ``seconds``
         (wall-clock per epoch), and ``test_loss``, ``test_recon``, ``test_kl`` when
-        ``test_x`` is given; plus ``device`` (str).
+        ``test_x`` is given; ``beta`` (the KL weight used in each epoch); plus ``device`` (str).
+        ``train_loss`` is always recon + KL, the −ELBO, whatever the KL weight.
     Raises:
         ValueError: bad shapes or hyper-parameters, an unavailable device.
         FloatingPointError: the loss became NaN or infinite (the message names the epoch).
@@ -115,6 +122,10 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
             raise ValueError(f"{name} must be a positive integer, got {v!r}.")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a positive number, got {lr!r}.")
+    if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta >= 0):
+        raise ValueError(f"beta must be a number ≥ 0, got {beta!r}.")
+    if isinstance(kl_warmup, bool) or not isinstance(kl_warmup, int) or kl_warmup < 0:
+        raise ValueError(f"kl_warmup must be a non-negative integer (epochs), got {kl_warmup!r}.")
     dev = pick_device(device)
     if seed is not None:
         torch.manual_seed(seed)
@@ -122,7 +133,8 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
     data = train_x.to(dev)
     n = len(data)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    hist: dict[str, list] = {k: [] for k in ("epoch", "train_loss", "train_recon", "train_kl", "seconds")}
+    hist: dict[str, list] = {k: [] for k in ("epoch", "train_loss", "train_recon", "train_kl", "seconds",
+                                             "beta")}
     if test_x is not None:
         hist.update(test_loss=[], test_recon=[], test_kl=[])
     hist["device"] = str(dev)
@@ -135,11 +147,12 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
         t0 = time.perf_counter()
         perm = torch.randperm(n, device=dev)
         sums = torch.zeros(3, device=dev)
+        weight = beta * min(1.0, epoch / kl_warmup) if kl_warmup else beta
         for i in range(0, n, batch_size):
             xb = data[perm[i:i + batch_size]]
             loss, recon, kl = negative_elbo(model, xb)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss if weight == 1.0 else recon + weight * kl).backward()
             opt.step()
             sums += torch.stack([loss.detach(), recon.detach(), kl.detach()]) * len(xb)
         loss_e, recon_e, kl_e = (sums / n).tolist()  # one device sync per epoch
@@ -148,6 +161,7 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
                 f"training diverged at epoch {epoch}: −ELBO = {loss_e} (recon {recon_e}, KL {kl_e}). "
                 f"Lower the learning rate (lr={lr}) or check the data for NaN/inf values.")
         hist["epoch"].append(epoch)
+        hist["beta"].append(weight)
         hist["train_loss"].append(loss_e)
         hist["train_recon"].append(recon_e)
         hist["train_kl"].append(kl_e)

@@ -43,17 +43,27 @@ class VAE(nn.Module):
         arch: ``"mlp"`` (784-``hidden``-d fully connected, as in Kingma & Welling 2014) or
             ``"conv"`` (two stride-2 convolutions; transposed convolutions to decode).
         hidden: width of the hidden layer.
+        likelihood: ``"bernoulli"`` (default; binary pixels, decoder outputs logits) or
+            ``"gaussian"`` (p(x|z) = N(sigmoid(f(z)), obs_sigma² I) per pixel; real-valued pixels).
+        obs_sigma: the fixed pixel noise σ of the Gaussian likelihood, > 0.
     Raises:
-        ValueError: unknown ``arch`` or a non-positive ``latent_dim`` / ``hidden``.
+        ValueError: unknown ``arch`` or ``likelihood``, or a non-positive ``latent_dim`` /
+            ``hidden`` / ``obs_sigma``.
 
     Shapes: ``encode`` takes x (N, 1, 28, 28) float in [0, 1] and returns (mu, logvar), each
     (N, d). ``decode`` takes z (..., d) and returns Bernoulli logits (..., 1, 28, 28).
     """
 
-    def __init__(self, latent_dim: int = 20, arch: str = "mlp", hidden: int = 400):
+    def __init__(self, latent_dim: int = 20, arch: str = "mlp", hidden: int = 400, *,
+                 likelihood: str = "bernoulli", obs_sigma: float = 0.1):
         super().__init__()
         if arch not in _ARCHS:
             raise ValueError(f"arch must be one of {_ARCHS}, got {arch!r}.")
+        if likelihood not in ("bernoulli", "gaussian"):
+            raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}.")
+        if not (isinstance(obs_sigma, (int, float)) and obs_sigma > 0):
+            raise ValueError(f"obs_sigma must be a positive number, got {obs_sigma!r}.")
+        self.likelihood_name, self.obs_sigma = likelihood, float(obs_sigma)
         for name, v in (("latent_dim", latent_dim), ("hidden", hidden)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}.")
@@ -112,8 +122,14 @@ class VAE(nn.Module):
         return Independent(Normal(self.prior_loc, self.prior_scale), 1)
 
     def likelihood(self, z: Tensor) -> Independent:
-        """p(x|z): independent Bernoulli pixels, batch shape z.shape[:-1], event (1, 28, 28)."""
-        return Independent(Bernoulli(logits=self.decode(z)), 3)
+        """p(x|z) over images: batch shape z.shape[:-1], event (1, 28, 28).
+
+        Independent Bernoulli pixels with logits f(z), or — for ``likelihood="gaussian"`` —
+        independent Normal pixels N(sigmoid(f(z)), obs_sigma²)."""
+        out = self.decode(z)
+        if self.likelihood_name == "gaussian":
+            return Independent(Normal(torch.sigmoid(out), self.obs_sigma), 3)
+        return Independent(Bernoulli(logits=out), 3)
 
     def approximate_posterior(self, x: Tensor) -> Independent:
         """q(z|x) = N(mu, diag σ²) from the encoder; batch (N,), event (latent_dim,)."""
@@ -122,11 +138,10 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, *, mean: bool = True) -> Tensor:
-        """n images from the model: z ~ p(z), then the decoder's mean sigmoid(logits)
-        (``mean=True``) or a binary sample x ~ p(x|z). Shape (n, 1, 28, 28)."""
-        z = self.prior.sample((n,))
-        logits = self.decode(z)
-        return torch.sigmoid(logits) if mean else Bernoulli(logits=logits).sample()
+        """n images from the model: z ~ p(z), then the decoder's mean E[x|z] (``mean=True``)
+        or a sample x ~ p(x|z). Shape (n, 1, 28, 28)."""
+        p = self.likelihood(self.prior.sample((n,)))
+        return p.mean if mean else p.sample()
 
 
 def negative_elbo(model: VAE, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -134,8 +149,8 @@ def negative_elbo(model: VAE, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
     −ELBO(x) = −E_q[log p(x|z)] + KL(q(z|x) ‖ p(z))
              =        recon      +        kl
-    recon is the Bernoulli negative log-likelihood summed over the 784 pixels, with one
-    z = μ + σ ε; kl is the closed form ``kl_normal_std_normal``. Both are *summed* over
+    recon is the negative log-likelihood −log p(x|z) summed over the 784 pixels (Bernoulli,
+    or Gaussian for ``VAE(likelihood="gaussian")``), with one z = μ + σ ε; kl is the closed form ``kl_normal_std_normal``. Both are *summed* over
     pixels and latent dimensions and *averaged* over the batch, so they stay in the ratio
     the ELBO prescribes (no hidden β).
 
@@ -156,6 +171,9 @@ def negative_elbo(model: VAE, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         raise ValueError(f"x must have values in [0, 1] (pixel intensities), got range "
                          f"[{x.min().item():.3g}, {x.max().item():.3g}]; divide 8-bit images by 255.")
     logits, mu, logvar = model(x)
-    recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
+    if getattr(model, "likelihood_name", "bernoulli") == "gaussian":
+        recon = -Normal(torch.sigmoid(logits), model.obs_sigma).log_prob(x).sum() / x.shape[0]
+    else:
+        recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
     kl = kl_normal_std_normal(mu, logvar).mean()
     return recon + kl, recon, kl
