@@ -1,2 +1,223 @@
-"""Checks for lesson 3's exercises."""
-__all__: list[str] = []
+"""Checks for lesson 3's exercises: naive Monte Carlo estimates of p(x) and log p(x).
+
+Each check builds a hidden linear-Gaussian model (``vae_utils.lvm.LinearGaussianLVM``) whose
+exact p(x) is known, runs the learner's function under a fixed seed (restoring the learner's
+random state afterwards), and compares the answer with the exact value, allowing for the
+Monte Carlo error the estimator is expected to have. Frequent mistakes get their own message.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..estimators import effective_sample_size
+from ..lvm import LinearGaussianLVM
+from ._common import as_tensor, call, expect_close, expect_shape, fail, passed
+
+__all__ = ["mc_marginal", "log_mean_exp", "log_marginal_mc", "samples_needed"]
+
+
+def _hidden_model(d: int, k: int, sigma: float, w_scale: float, seed: int, n_x: int = 4):
+    """A linear-Gaussian model with random W, b and n_x data points drawn from it."""
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(d, k, generator=g, dtype=torch.float64) * w_scale
+    b = torch.randn(d, generator=g, dtype=torch.float64)
+    model = LinearGaussianLVM(W, b, sigma)
+    x, _ = model.sample(n_x, generator=g)
+    return model, x
+
+
+def _naive_cv2(model: LinearGaussianLVM, x: torch.Tensor) -> torch.Tensor:
+    """Exact squared coefficient of variation of p(x|z), z ~ p(z): Var[p(x|z)] / p(x)².
+
+    Uses N(x; m, σ²I)² = (4πσ²)^(-d/2) N(x; m, σ²/2 I), so E[p(x|z)²] is the marginal of the
+    same model with σ/√2, times a constant.
+    """
+    twin = LinearGaussianLVM(model.W, model.b, model.sigma / math.sqrt(2))
+    log_second_moment = -0.5 * model.d * math.log(4 * math.pi * model.sigma ** 2) + twin.log_marginal(x)
+    return torch.expm1(log_second_moment - 2 * model.log_marginal(x))
+
+
+def _run_seeded(fn, *args, seed: int, name: str):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return call(fn, *args, name=name)
+
+
+def mc_marginal(fn) -> None:
+    """Check ``fn(model, x, n_samples) -> (B,)``: the naive Monte Carlo estimate of p(x).
+
+    p̂(x) = (1/N) Σ_n p(x | z_n), z_n ~ p(z), in probability space (not log).
+
+    Args:
+        fn: the learner's function; called with a hidden 2-latent, 3-dimensional
+            ``LinearGaussianLVM``, a batch x of shape (4, 3) and n_samples = 20,000.
+    Raises:
+        CheckFailure: wrong shape, or an estimate farther than 5 standard errors from the
+            exact p(x) (with a hint for log-space answers, sums instead of means, and
+            averages of log p(x|z)).
+    """
+    model, x = _hidden_model(d=3, k=2, sigma=1.0, w_scale=1.0, seed=31)
+    n = 20_000
+    out = as_tensor(_run_seeded(fn, model, x.clone(), n, seed=32, name="mc_marginal"), "the estimate p̂(x)")
+    expect_shape(out, (4,), "the estimate p̂(x)",
+                 "one estimate per data point: average p(x|z) over the samples (dim=0), "
+                 "e.g. model.likelihood(z).log_prob(x).exp().mean(dim=0) with z of shape (n_samples, B, k).")
+    exact = model.log_marginal(x).exp()
+    if not torch.all(torch.isfinite(out)):
+        fail("the estimate contains NaN or inf.", "p(x|z) = model.likelihood(z).log_prob(x).exp().")
+    if torch.all(out < 0):
+        fail(f"the estimates are negative ({out[0].item():.3g}, …): they look like log p(x).",
+             "this exercise asks for p̂(x) itself: exponentiate log p(x|z) before averaging.")
+    se = exact * (_naive_cv2(model, x) / n).sqrt()
+    err = (out - exact).abs()
+    if torch.all(err <= 5 * se):
+        passed(f"mc_marginal agrees with the exact p(x) to within Monte Carlo error "
+               f"(largest error {(err / exact).max().item():.1%} with N = {n:,}).")
+        return
+    ratio = (out / exact).median().item()
+    if abs(ratio / n - 1) < 0.1:
+        fail(f"the estimates are about N = {n:,} times too large.",
+             "average over the samples (mean), do not sum them.")
+    i = int(torch.argmax(err / se))
+    hint = "sample z from model.prior with shape (n_samples, B), evaluate p(x|z) and average over dim 0."
+    if torch.all(out < exact - 5 * se):
+        hint = ("all estimates are too small — did you average log p(x|z) and then exponentiate? "
+                "exp(mean(log p)) ≤ mean(p) (Jensen's inequality): exponentiate first, then average.")
+    fail(f"p̂(x) = {out[i].item():.4g} for data point {i}, but the exact p(x) is {exact[i].item():.4g} "
+         f"({(out[i] / exact[i] - 1).item():+.1%}; the Monte Carlo standard error is only "
+         f"{(se[i] / exact[i]).item():.1%}).", hint)
+
+
+def log_mean_exp(fn) -> None:
+    """Check ``fn(a, dim=0)``: log((1/N) Σ_n exp(a_n)) along ``dim``, stable for any a.
+
+    Args:
+        fn: the learner's function; called on a tensor of values near −1000 (where exp
+            underflows to 0) and near +1000 (where it overflows to inf), along dim 0 and dim 1.
+    Raises:
+        CheckFailure: wrong shape, NaN/inf (naive exp), a missing −log N, or an average of
+            the a's instead of a log-mean-exp.
+    """
+    g = torch.Generator().manual_seed(41)
+    a = torch.randn(50, 3, generator=g, dtype=torch.float64) * 3 - 1000
+    out = as_tensor(call(fn, a.clone(), dim=0, name="log_mean_exp"), "log_mean_exp(a, dim=0)")
+    expect_shape(out, (3,), "log_mean_exp(a, dim=0) for a of shape (50, 3)",
+                 "reduce over `dim` and drop it, as torch.logsumexp(a, dim) does.")
+    expected = torch.logsumexp(a, dim=0) - math.log(50)
+    if not torch.all(torch.isfinite(out)):
+        fail("log_mean_exp gives -inf or NaN for a ≈ −1000: exp(−1000) underflows to 0.",
+             "subtract the maximum m first: log mean exp(a) = m + log mean exp(a − m), "
+             "or use torch.logsumexp(a, dim) − log N.")
+    if torch.allclose(out, expected + math.log(50), atol=1e-6):
+        fail(f"the result is off by exactly log N = log 50 = {math.log(50):.3f}: that is log Σ exp(a), not log mean.",
+             "subtract math.log(N), where N = a.shape[dim].")
+    if torch.allclose(out, a.mean(dim=0), atol=1e-6):
+        fail("the result is the mean of a, not the log of the mean of exp(a).",
+             "averaging the logs is not the log of the average (Jensen): use log-sum-exp.")
+    expect_close(out, expected, "log_mean_exp(a, dim=0)", atol=1e-8,
+                 hint="log mean exp(a) = m + log Σ exp(a − m) − log N, with m the maximum along dim.")
+    b = torch.randn(2, 30, generator=g, dtype=torch.float64) + 1000
+    out_b = as_tensor(call(fn, b.clone(), dim=1, name="log_mean_exp"), "log_mean_exp(a, dim=1)")
+    expect_shape(out_b, (2,), "log_mean_exp(a, dim=1) for a of shape (2, 30)",
+                 "use the `dim` argument everywhere: in the maximum, the sum and N = a.shape[dim].")
+    if not torch.all(torch.isfinite(out_b)):
+        fail("log_mean_exp gives inf or NaN for a ≈ +1000: exp(1000) overflows.",
+             "subtract the maximum along dim before exponentiating (keepdim=True helps).")
+    expect_close(out_b, torch.logsumexp(b, dim=1) - math.log(30), "log_mean_exp(a, dim=1)", atol=1e-8,
+                 hint="N is a.shape[dim], the size of the dimension you average over.")
+    passed("log_mean_exp is exact and stable for values near −1000 and +1000, along any dim.")
+
+
+def log_marginal_mc(fn) -> None:
+    """Check ``fn(model, x, n_samples) -> (B,)``: the naive Monte Carlo estimate of log p(x), in log space.
+
+    log p̂(x) = logsumexp_n log p(x | z_n) − log N, z_n ~ p(z).
+
+    Args:
+        fn: the learner's function; called with a hidden ``LinearGaussianLVM`` with d = 600
+            observed dimensions (so p(x|z) underflows to 0 in float64), a batch x of shape
+            (4, 600) and n_samples = 1,000.
+    Raises:
+        CheckFailure: wrong shape, −inf/NaN (probability space), a missing −log N, an average
+            of log p(x|z) instead of a log-sum-exp, or an estimate more than 5 standard errors
+            from the exact log p(x).
+    """
+    model, x = _hidden_model(d=600, k=1, sigma=1.0, w_scale=0.05, seed=33)
+    n = 1000
+    out = as_tensor(_run_seeded(fn, model, x.clone(), n, seed=34, name="log_marginal_mc"), "log p̂(x)")
+    expect_shape(out, (4,), "log p̂(x)",
+                 "one estimate per data point: z = model.prior.sample((n_samples, B)) gives log p(x|z) "
+                 "of shape (n_samples, B); reduce over dim 0.")
+    exact = model.log_marginal(x)
+    if not torch.all(torch.isfinite(out)):
+        fail("log p̂(x) contains -inf or NaN. Here log p(x|z) ≈ −850: exp of it underflows to 0 in float64.",
+             "stay in log space: torch.logsumexp(log_lik, dim=0) − math.log(n_samples).")
+    se = (_naive_cv2(model, x) / n).sqrt()           # standard error of log p̂, nats (delta method)
+    tol = 5 * se + 1e-6
+    err = out - exact
+    if torch.all(err.abs() <= tol):
+        passed(f"log_marginal_mc is finite where p(x|z) underflows and agrees with the exact log p(x) "
+               f"(largest error {err.abs().max().item():.3f} nats, N = {n:,}).")
+        return
+    if torch.all((err - math.log(n)).abs() <= tol):
+        fail(f"log p̂(x) is too large by log N = {math.log(n):.2f} nats: that is log Σ, not log of the mean.",
+             "subtract math.log(n_samples) after the logsumexp.")
+    i = int(torch.argmax(err.abs() / tol))
+    hint = "log p̂(x) = torch.logsumexp(log p(x|z), dim=0) − log N with z ~ model.prior."
+    if torch.all(err < -tol):
+        hint = ("all estimates are too low — did you average log p(x|z)? The mean of the logs is "
+                "below the log of the mean (Jensen's inequality): use torch.logsumexp(…, dim=0) − log N.")
+    fail(f"log p̂(x) = {out[i].item():.3f} for data point {i}, but the exact log p(x) is "
+         f"{exact[i].item():.3f} nats (off by {err[i].item():+.3f}; Monte Carlo error is about "
+         f"{se[i].item():.3f}).", hint)
+
+
+def samples_needed(fn) -> None:
+    """Check ``fn(log_w, rel_error) -> N``: samples needed for a given relative standard error.
+
+    From pilot log-weights log w_1..w_M (1-D), the relative standard error of a mean of N
+    weights is CV / √N with CV = std(w) / mean(w), so N = CV² / rel_error². The answer must
+    be computed without exponentiating the raw log-weights (they are near −900 here).
+
+    Args:
+        fn: the learner's function; called with 5,000 log-weights whose weights are
+            log-normal (CV² ≈ 7 in this sample) and rel_error = 0.1 and 0.02.
+    Raises:
+        CheckFailure: not a single number, NaN/inf, CV not squared, rel_error not squared,
+            the spread of log w used in place of the spread of w, or off by more than 1 %.
+    """
+    g = torch.Generator().manual_seed(43)
+    m = 5000
+    log_w = -900 + 1.5 * torch.randn(m, generator=g, dtype=torch.float64)
+    # Reference via the effective sample size of lesson 4: N·Σw²/(Σw)² = 1 + CV² (population variance).
+    cv2 = m / effective_sample_size(log_w) - 1
+    for rel in (0.1, 0.02):
+        out = as_tensor(call(fn, log_w.clone(), rel, name="samples_needed"), "the number of samples")
+        if out.numel() != 1:
+            fail(f"samples_needed should return one number, got shape {tuple(out.shape)}.",
+                 "reduce over all pilot weights: one CV, one N.")
+        v = out.reshape(()).item()
+        expected = (cv2 / rel ** 2).item()
+        if not math.isfinite(v):
+            fail(f"samples_needed returned {v}: exp(−900) underflows to 0, so mean and std are 0/0.",
+                 "divide the weights by their largest one first — w / w_max = exp(log_w − log_w.max()) — "
+                 "CV does not change when all weights are scaled.")
+        if abs(v / expected - 1) < 0.01:
+            continue
+        cv = math.sqrt(cv2.item())
+        if abs(v / (cv / rel ** 2) - 1) < 0.02:
+            fail(f"got {v:.4g}, expected {expected:.4g}: CV is not squared.",
+                 "the standard error is CV/√N; solving CV/√N = rel_error gives N = CV² / rel_error².")
+        if abs(v / (cv2.item() / rel) - 1) < 0.02:
+            fail(f"got {v:.4g}, expected {expected:.4g}: rel_error is not squared.",
+                 "N = CV² / rel_error².")
+        if abs(v / (log_w.var().item() / rel ** 2) - 1) < 0.05:
+            fail(f"got {v:.4g}, expected {expected:.4g}: you used the spread of log w, not of w.",
+                 "the estimator averages the weights w themselves: CV = std(w) / mean(w).")
+        fail(f"samples_needed(log_w, {rel}) = {v:.4g}, expected {expected:.4g} "
+             f"(off by {v / expected - 1:+.1%}).",
+             "w = exp(log_w − log_w.max()); CV = w.std() / w.mean(); N = CV² / rel_error².")
+    passed(f"samples_needed gives N = CV²/rel_error² from the pilot weights "
+           f"(CV² = {cv2.item():.2f}: {cv2.item() / 0.01:,.0f} samples for 10 %).")
