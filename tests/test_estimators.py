@@ -82,6 +82,10 @@ def test_effective_sample_size():
     torch.testing.assert_close(effective_sample_size(lw), w.sum(0) ** 2 / (w ** 2).sum(0))
     with pytest.raises(ValueError, match="NaN"):
         effective_sample_size(torch.tensor([0.0, float("nan")]))
+    with pytest.raises(ValueError, match="all log-weights are -inf"):
+        effective_sample_size(torch.full((4,), -math.inf))
+    # Equal float32 weights far from 0: exactly N, not N plus rounding error.
+    assert effective_sample_size(torch.full((7,), -1234.5)).item() == pytest.approx(7.0, abs=1e-5)
 
 
 def test_stable_in_high_dimension():

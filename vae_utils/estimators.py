@@ -183,7 +183,7 @@ def effective_sample_size(log_weights: Tensor, dim: int = 0) -> Tensor:
     Returns:
         Tensor with ``dim`` removed, float, in [1, N].
     Raises:
-        ValueError: empty sample dimension, or a NaN / +inf log-weight.
+        ValueError: empty sample dimension, a NaN / +inf log-weight, or all weights zero.
     Source: Kong 1992; Owen, "Monte Carlo theory, methods and examples" (2013), §9.3.
     """
     lw = torch.as_tensor(log_weights)
@@ -194,7 +194,12 @@ def effective_sample_size(log_weights: Tensor, dim: int = 0) -> Tensor:
                          f"got shape {tuple(lw.shape)}.")
     if torch.isnan(lw).any() or (lw == math.inf).any():
         raise ValueError("log_weights contain NaN or +inf; check the model and proposal log-densities.")
-    return torch.exp(2 * torch.logsumexp(lw, dim=dim) - torch.logsumexp(2 * lw, dim=dim))
+    if (lw == -math.inf).all(dim=dim).any():
+        raise ValueError("all log-weights are -inf along the sample dimension (every weight is 0): "
+                         "the proposal never lands where p(x, z) > 0.")
+    lw64 = lw.double()  # float32 rounding would push the ESS of equal weights above N
+    ess = torch.exp(2 * torch.logsumexp(lw64, dim=dim) - torch.logsumexp(2 * lw64, dim=dim))
+    return ess.to(lw.dtype)
 
 
 def elbo(model, x: Tensor, q: Distribution, n_samples: int = 1, *,
