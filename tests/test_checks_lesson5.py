@@ -55,7 +55,7 @@ def kl_mean_over_dims(mu, logvar):
     return 0.5 * (mu ** 2 + logvar.exp() - logvar - 1).mean(dim=-1)
 
 
-# --- reparameterize ----------------------------------------------------------------------------
+# --- reparameterized_sample ------------------------------------------------------------------
 def rep_ok(mu, logvar, n_samples):
     eps = torch.randn(n_samples, *mu.shape, dtype=mu.dtype)
     return mu + torch.exp(0.5 * logvar) * eps
@@ -170,7 +170,7 @@ def iwae_all_dims(log_w):
 
 ALL = [
     (checks.kl_to_prior, kl_ok), (checks.kl_to_prior, kl_via_torch),
-    (checks.reparameterize, rep_ok), (checks.reparameterize, rep_via_rsample),
+    (checks.reparameterized_sample, rep_ok), (checks.reparameterized_sample, rep_via_rsample),
     (checks.elbo_estimate, elbo_ok), (checks.elbo_estimate, elbo_recon_minus_kl),
     (checks.elbo_estimate, elbo_rsample),
     (checks.iwae_estimate, iwae_ok),
@@ -184,7 +184,7 @@ def test_correct_answers_pass(check, good, capsys):
     assert out.startswith("✓") and out.count("\n") == 1
 
 
-@pytest.mark.parametrize("check", [checks.kl_to_prior, checks.reparameterize, checks.elbo_estimate,
+@pytest.mark.parametrize("check", [checks.kl_to_prior, checks.reparameterized_sample, checks.elbo_estimate,
                                    checks.iwae_estimate])
 def test_stubs_are_reported_as_not_implemented(check):
     with pytest.raises(CheckFailure, match="not implemented yet"):
@@ -199,11 +199,11 @@ def test_stubs_are_reported_as_not_implemented(check):
     (checks.kl_to_prior, kl_no_minus_one, "− 1 is missing"),
     (checks.kl_to_prior, kl_not_summed, r"one number per latent coordinate"),
     (checks.kl_to_prior, kl_mean_over_dims, "averaged over the latent dimension"),
-    (checks.reparameterize, rep_sample_no_grad, "no gradient reaches mu and logvar"),
-    (checks.reparameterize, rep_variance_as_scale, r"exp\(logvar\) = σ², not by σ"),
-    (checks.reparameterize, rep_uniform_noise, "expected 0"),
-    (checks.reparameterize, rep_one_eps_for_all, "standard deviation"),
-    (checks.reparameterize, rep_logvar_unused, "does not depend on logvar"),
+    (checks.reparameterized_sample, rep_sample_no_grad, "no gradient reaches mu and logvar"),
+    (checks.reparameterized_sample, rep_variance_as_scale, r"exp\(logvar\) = σ², not by σ"),
+    (checks.reparameterized_sample, rep_uniform_noise, "expected 0"),
+    (checks.reparameterized_sample, rep_one_eps_for_all, "standard deviation"),
+    (checks.reparameterized_sample, rep_logvar_unused, "does not depend on logvar"),
     (checks.elbo_estimate, elbo_logvar_as_log_sigma, "read logvar as log σ"),
     (checks.elbo_estimate, elbo_no_log_q, r"− log q\(z\) term is missing"),
     (checks.elbo_estimate, elbo_plus_log_q, "wrong sign"),
@@ -235,7 +235,7 @@ def test_failure_message_quantifies_a_generic_error():
         checks.elbo_estimate(elbo_off)
 
 
-@pytest.mark.parametrize("check,good", [(checks.reparameterize, rep_ok), (checks.elbo_estimate, elbo_ok)])
+@pytest.mark.parametrize("check,good", [(checks.reparameterized_sample, rep_ok), (checks.elbo_estimate, elbo_ok)])
 def test_checks_do_not_disturb_the_global_rng(check, good):
     torch.manual_seed(0)
     a = torch.rand(3)
@@ -254,7 +254,7 @@ def test_crash_in_learner_code_is_reported_plainly():
 
 def test_checks_are_exported_with_docstrings():
     from vae_utils.checks import _lesson5
-    assert set(_lesson5.__all__) == {"kl_to_prior", "reparameterize", "elbo_estimate", "iwae_estimate"}
+    assert set(_lesson5.__all__) == {"kl_to_prior", "reparameterized_sample", "elbo_estimate", "iwae_estimate"}
     for name in _lesson5.__all__:
         assert getattr(checks, name) is getattr(_lesson5, name)
         assert "Source:" in getattr(_lesson5, name).__doc__

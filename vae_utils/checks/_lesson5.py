@@ -17,7 +17,7 @@ from ..estimators import iwae_bound, kl_normal_std_normal
 from ..lvm import LinearGaussianLVM
 from ._common import as_tensor, call, expect_close, expect_shape, fail, passed
 
-__all__ = ["kl_to_prior", "reparameterize", "elbo_estimate", "iwae_estimate"]
+__all__ = ["kl_to_prior", "reparameterized_sample", "elbo_estimate", "iwae_estimate"]
 
 _F64 = torch.float64
 _KL_FORMULA = "KL = 0.5 * (mu**2 + logvar.exp() - logvar - 1).sum(dim=-1)"
@@ -80,7 +80,7 @@ def kl_to_prior(fn) -> None:
     passed("kl_to_prior matches the closed form ½ Σ (μ² + σ² − log σ² − 1) with σ² = exp(logvar).")
 
 
-def reparameterize(fn) -> None:
+def reparameterized_sample(fn) -> None:
     """Check ``fn(mu, logvar, n_samples) -> z`` of shape (n_samples, *mu.shape), z = mu + σ ε.
 
     Three things are checked on a hidden 3-D diagonal Gaussian: gradients reach ``mu`` and
@@ -96,11 +96,11 @@ def reparameterize(fn) -> None:
     sigma = torch.exp(0.5 * logvar.detach())
     with torch.random.fork_rng():
         torch.manual_seed(606)
-        z = call(fn, mu, logvar, n, name="reparameterize")
+        z = call(fn, mu, logvar, n, name="reparameterized_sample")
     if not isinstance(z, torch.Tensor):
-        fail(f"reparameterize should return a tensor, got {type(z).__name__}.",
+        fail(f"reparameterized_sample should return a tensor, got {type(z).__name__}.",
              "return z = mu + sigma * eps as a torch tensor.")
-    expect_shape(z, (n, 3), "reparameterize(mu, logvar, n_samples) for mu of shape (3,)",
+    expect_shape(z, (n, 3), "reparameterized_sample(mu, logvar, n_samples) for mu of shape (3,)",
                  "draw eps = torch.randn(n_samples, *mu.shape): one row per sample.")
     if not z.requires_grad:
         fail("no gradient reaches mu and logvar: z was drawn by a sampler (.sample(), torch.normal), "
@@ -137,7 +137,7 @@ def reparameterize(fn) -> None:
         fail(f"the noise eps = (z − mu)/σ has standard deviation {s.numpy().round(3)}, expected 1 "
              f"(checked on {n:,} draws).",
              "eps must be standard normal, torch.randn; a fresh draw for every sample.")
-    passed(f"reparameterize gives z = mu + exp(½ logvar) ε: gradients reach mu and logvar, and {n:,} "
+    passed(f"reparameterized_sample gives z = mu + exp(½ logvar) ε: gradients reach mu and logvar, and {n:,} "
            "draws have the right mean and spread.")
 
 
