@@ -41,3 +41,7 @@ def linear_model():
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(1234)
+
+
+# tests/test_browser.py opens these notebooks in JupyterLab; nbval should not run them too.
+collect_ignore_glob = ["browser_assets/*.ipynb"]
