@@ -1,6 +1,8 @@
 # Two commands for learners and instructors:
 #   make lab    open the course in JupyterLab (creates .venv and installs on first use)
 #   make test   run every test: unit tests and every notebook under nbval
+# For instructors:
+#   make student  write the student versions (solutions removed) to build/student/
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # Jupyter refuses to start as root (containers, some cloud machines) unless told it may.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 
-.PHONY: setup lab test clean
+.PHONY: setup lab test student clean
 
 setup: $(STAMP)
 
@@ -24,6 +26,9 @@ lab: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+student: setup
+	$(BIN)/python scripts/make_student.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
