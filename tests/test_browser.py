@@ -1,11 +1,13 @@
-"""The latent explorer in a real browser: JupyterLab driven by headless Chromium.
+"""The course's widgets in a real browser: JupyterLab driven by headless Chromium.
 
-The other widget tests call the drawing functions and the slider callbacks in Python; this one
-checks what a learner sees. It starts JupyterLab on 127.0.0.1 with a token, opens
-``tests/browser_assets/latent_widget.ipynb`` in Chromium (Debian's ``chromium`` package,
-driven by playwright), runs all cells, types a new value into the z1 slider's readout and
-checks that the decoded image is redrawn and that no widget failed to render. Screenshots
-before and after go to ``test-artifacts/``.
+The other widget tests call the drawing functions and the slider callbacks in Python; these
+check what a learner sees. One JupyterLab server on 127.0.0.1 with a token and one Chromium
+page (Debian's ``chromium`` package, driven by playwright) open
+``tests/browser_assets/latent_widget.ipynb`` and run all its cells, which show the latent
+explorer (lesson 6) and the Gaussian explorer (lesson 1). Each test types a new value into
+one slider's readout (z1 of the latent explorer, ρ of the Gaussian explorer) and checks that
+the image of that widget, and only that one, is redrawn and that no widget failed to render.
+Screenshots before and after go to ``test-artifacts/``.
 
 Needs ``pip install -e ".[browser]"`` and ``apt-get install chromium``; skipped otherwise.
 """
@@ -107,6 +109,11 @@ def lab_server(tmp_path_factory, chromium_path):
     news.mkdir(parents=True)
     (news / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    # Every cell stays in the page, also those scrolled out of view: the second widget is
+    # found without scrolling to it first.
+    tracker = news.parent / "notebook-extension"
+    tracker.mkdir()
+    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
 
     port = _free_port()
     token = secrets.token_hex(16)
@@ -158,113 +165,196 @@ def lab_server(tmp_path_factory, chromium_path):
         log.close()
 
 
-def _widget_image_src(page) -> str | None:
-    return page.evaluate(
-        "() => { const i = document.querySelector('.jp-OutputArea .widget-output img');"
-        " return i ? i.src : null; }")
+# The data: URL of the image in the Output of the widget that has a slider labelled `label`
+# (each widget is shown by its own cell), or null.
+_IMAGE_SRC_JS = """label => {
+  for (const cell of document.querySelectorAll('.jp-CodeCell')) {
+    const labels = [...cell.querySelectorAll('.widget-slider .widget-label')]
+      .map(l => l.textContent.trim());
+    if (labels.includes(label)) {
+      const img = cell.querySelector('.widget-output img');
+      return img ? img.src : null;
+    }
+  }
+  return null;
+}"""
 
 
-def test_latent_slider_redraws_the_decoded_image(lab_server, chromium_path):
+class _Lab:
+    """The notebook open in Chromium, all its cells run."""
+
+    def __init__(self, page, console_errors):
+        self.page = page
+        self.console_errors = console_errors
+
+    def fail(self, msg, shot_name="browser_failure.png"):
+        shot = ARTIFACTS / shot_name
+        self.page.screenshot(path=str(shot), full_page=True)
+        body = self.page.locator("body").inner_text()
+        pytest.fail(f"{msg}\nscreenshot: {shot}\nserver log: {ARTIFACTS / 'jupyterlab.log'}\n"
+                    f"console errors: {self.console_errors[-10:]}\n"
+                    f"page text (end):\n{body[-2000:]}")
+
+    def image_src(self, label):
+        return self.page.evaluate(f"({_IMAGE_SRC_JS})", label)
+
+    def wait_for_image(self, label, old=None, timeout=REDRAW_MS):
+        """Wait until the widget with slider `label` shows an image other than `old`."""
+        self.page.wait_for_function(
+            f"([label, old]) => {{ const src = ({_IMAGE_SRC_JS})(label);"
+            " return !!src && src !== old; }",
+            arg=[label, old], timeout=timeout)
+
+    def readout(self, label):
+        """The editable value next to the slider labelled `label`."""
+        page = self.page
+        label_re = re.compile(rf"^\s*{re.escape(label)}\s*$")
+        return (page.locator(".widget-slider")
+                .filter(has=page.locator(".widget-label", has_text=label_re))
+                .locator(".widget-readout"))
+
+    def show(self, label):
+        """Scroll so that the whole widget with slider `label` is in view, for a screenshot."""
+        output = (self.page.locator(".jp-CodeCell").filter(has=self.readout(label))
+                  .locator(".jp-Cell-outputArea"))
+        output.evaluate("e => e.scrollIntoView({block: 'end'})")
+        self.page.wait_for_timeout(300)  # let the new image paint before the screenshot
+
+
+@pytest.fixture(scope="module")
+def lab(lab_server, chromium_path):
+    """Chromium with the widget notebook open in JupyterLab and all its cells run.
+
+    Shared by the tests of this module: the notebook trains its VAE once.
+    """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     base, token, notebook = lab_server
-    before_png = ARTIFACTS / "browser_latent_before.png"
-    after_png = ARTIFACTS / "browser_latent_after.png"
-    for p in (before_png, after_png):
-        p.unlink(missing_ok=True)
-
-    with sync_playwright() as pw:
+    pw = sync_playwright().start()
+    browser = None
+    try:
         browser = pw.chromium.launch(executable_path=chromium_path, headless=True,
                                      args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        console_errors: list[str] = []
+        page.on("console", lambda m: m.type == "error" and console_errors.append(m.text))
+        page.on("pageerror", lambda e: console_errors.append(str(e)))
+        lab = _Lab(page, console_errors)
+
+        t0 = time.monotonic()
+        page.goto(f"{base}/lab/tree/{notebook}?token={token}", wait_until="domcontentloaded",
+                  timeout=LAB_LOAD_MS)
+        # The notebook is open and its kernel is connected. The status bar reads
+        # "No Kernel | Initializing", "… | Connecting", "… | Unknown", then "Python 3
+        # (ipykernel) | Idle". (The toolbar's execution indicator says "idle" before any
+        # kernel exists; Run All at that moment asks to select a kernel.)
+        kernel_idle = page.locator("#jp-main-statusbar .jp-StatusBar-TextItem",
+                                   has_text=re.compile(r"^(?!No Kernel).* \| Idle$"))
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            console_errors: list[str] = []
-            page.on("console", lambda m: m.type == "error" and console_errors.append(m.text))
-            page.on("pageerror", lambda e: console_errors.append(str(e)))
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=LAB_LOAD_MS)
+            kernel_idle.wait_for(timeout=LAB_LOAD_MS)
+        except PlaywrightTimeout as e:
+            lab.fail(f"JupyterLab did not open {notebook} with an idle kernel: {e}")
+        t_open = time.monotonic()
 
-            def fail(msg):
-                shot = ARTIFACTS / "browser_latent_failure.png"
-                page.screenshot(path=str(shot), full_page=True)
-                body = page.locator("body").inner_text()
-                pytest.fail(f"{msg}\nscreenshot: {shot}\nserver log: {ARTIFACTS / 'jupyterlab.log'}\n"
-                            f"console errors: {console_errors[-10:]}\n"
-                            f"page text (end):\n{body[-2000:]}")
+        # Run → Run All Cells, through the menu bar as a learner would.
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
 
-            t0 = time.monotonic()
-            page.goto(f"{base}/lab/tree/{notebook}?token={token}", wait_until="domcontentloaded",
-                      timeout=LAB_LOAD_MS)
-            # The notebook is open and its kernel is connected. The status bar reads
-            # "No Kernel | Initializing", "… | Connecting", "… | Unknown", then "Python 3
-            # (ipykernel) | Idle". (The toolbar's execution indicator says "idle" before any
-            # kernel exists; Run All at that moment asks to select a kernel.)
-            kernel_idle = page.locator("#jp-main-statusbar .jp-StatusBar-TextItem",
-                                       has_text=re.compile(r"^(?!No Kernel).* \| Idle$"))
-            try:
-                page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=LAB_LOAD_MS)
-                kernel_idle.wait_for(timeout=LAB_LOAD_MS)
-            except PlaywrightTimeout as e:
-                fail(f"JupyterLab did not open {notebook} with an idle kernel: {e}")
-            t_open = time.monotonic()
-
-            # Run → Run All Cells, through the menu bar as a learner would.
-            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-            page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-
-            try:
-                slider, dialog = page.locator(".widget-slider").first, page.locator(".jp-Dialog")
-                slider.or_(dialog).first.wait_for(timeout=RUN_MS)
-                if dialog.count() and "Select Kernel" in dialog.inner_text():
-                    # Should the kernel still not be attached, accept the preselected one.
-                    print("\nJupyterLab asked for a kernel; accepting its choice")
-                    dialog.locator(".jp-mod-accept").click()
-                elif dialog.count():
-                    fail(f"unexpected dialog: {dialog.inner_text()!r}")
-                slider.wait_for(timeout=RUN_MS)
-                page.wait_for_function(
-                    "() => !!document.querySelector('.jp-OutputArea .widget-output img')",
-                    timeout=REDRAW_MS)
-            except PlaywrightTimeout as e:
-                fail(f"the latent explorer did not render: {e}")
-            t_run = time.monotonic()
-
-            readout = page.locator(".widget-slider", has_text="z1").locator(".widget-readout")
-            readout.scroll_into_view_if_needed()
-            old_src = _widget_image_src(page)
-            old_value = readout.inner_text().strip()
-            page.screenshot(path=str(before_png), full_page=True)
-            print(f"\nscreenshot before moving z1: {before_png}")
-
-            # Type a new value into the readout, as a learner can instead of dragging.
-            readout.click()
-            page.keyboard.press("Meta+A" if sys.platform == "darwin" else "Control+A")
-            page.keyboard.type("2.5")
-            page.keyboard.press("Enter")
-            t_typed = time.monotonic()
-            try:
-                page.wait_for_function(
-                    "old => { const i = document.querySelector('.jp-OutputArea .widget-output img');"
-                    " return !!i && i.src !== old; }",
-                    arg=old_src, timeout=REDRAW_MS)
-            except PlaywrightTimeout as e:
-                fail(f"moving z1 to 2.5 did not redraw the image (readout {old_value!r} → "
-                     f"{readout.inner_text()!r}): {e}")
-            t_redraw = time.monotonic()
-            print(f"\nnotebook open, kernel idle: {t_open - t0:.1f} s; cells run, widget shown: "
-                  f"{t_run - t_open:.1f} s; image redrawn after typing: {t_redraw - t_typed:.1f} s")
-            page.wait_for_timeout(300)  # let the new image paint before the screenshot
-            page.screenshot(path=str(after_png), full_page=True)
-            print(f"screenshot after moving z1: {after_png}")
-
-            new_src = _widget_image_src(page)
-            new_value = readout.inner_text().strip()
-            body = page.locator("body").inner_text()
-        finally:
+        try:
+            slider, dialog = page.locator(".widget-slider").first, page.locator(".jp-Dialog")
+            slider.or_(dialog).first.wait_for(timeout=RUN_MS)
+            if dialog.count() and "Select Kernel" in dialog.inner_text():
+                # Should the kernel still not be attached, accept the preselected one.
+                print("\nJupyterLab asked for a kernel; accepting its choice")
+                dialog.locator(".jp-mod-accept").click()
+            elif dialog.count():
+                lab.fail(f"unexpected dialog: {dialog.inner_text()!r}")
+            slider.wait_for(timeout=RUN_MS)
+            lab.wait_for_image("z1")
+        except PlaywrightTimeout as e:
+            lab.fail(f"the latent explorer did not render: {e}")
+        try:
+            lab.wait_for_image("ρ")
+        except PlaywrightTimeout as e:
+            lab.fail(f"the Gaussian explorer did not render: {e}")
+        t_run = time.monotonic()
+        print(f"\nnotebook open, kernel idle: {t_open - t0:.1f} s; "
+              f"cells run, both widgets shown: {t_run - t_open:.1f} s")
+        yield lab
+    finally:
+        if browser is not None:
             browser.close()
+        pw.stop()
+
+
+def _type_into_readout(lab, label, value, before_png, after_png, what):
+    """Type `value` into the readout of slider `label`, as a learner can instead of dragging,
+    and wait for that widget's image to be redrawn.
+
+    Returns (old_src, new_src, old_readout, new_readout, page text).
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page = lab.page
+    for p in (before_png, after_png):
+        p.unlink(missing_ok=True)
+    readout = lab.readout(label)
+    lab.show(label)
+    old_src = lab.image_src(label)
+    old_value = readout.inner_text().strip()
+    page.screenshot(path=str(before_png), full_page=True)
+    print(f"\nscreenshot before moving {label}: {before_png}")
+
+    readout.click()
+    page.keyboard.press("Meta+A" if sys.platform == "darwin" else "Control+A")
+    page.keyboard.type(value)
+    page.keyboard.press("Enter")
+    t_typed = time.monotonic()
+    try:
+        lab.wait_for_image(label, old_src)
+    except PlaywrightTimeout as e:
+        lab.fail(f"moving {label} to {value} did not redraw {what} (readout {old_value!r} → "
+                 f"{readout.inner_text()!r}): {e}", after_png.name.replace("_after", "_failure"))
+    print(f"{what} redrawn after typing {label} = {value}: {time.monotonic() - t_typed:.1f} s")
+    lab.show(label)
+    page.screenshot(path=str(after_png), full_page=True)
+    print(f"screenshot after moving {label}: {after_png}")
+    return (old_src, lab.image_src(label), old_value, readout.inner_text().strip(),
+            page.locator("body").inner_text())
+
+
+def _assert_no_broken_widget(body):
+    assert "Error displaying widget" not in body
+    assert "FloatSlider(" not in body
+
+
+def test_latent_slider_redraws_the_decoded_image(lab):
+    gaussian_src = lab.image_src("ρ")
+    old_src, new_src, old_value, new_value, body = _type_into_readout(
+        lab, "z1", "2.5", ARTIFACTS / "browser_latent_before.png",
+        ARTIFACTS / "browser_latent_after.png", "the decoded image")
 
     assert old_src and old_src.startswith("data:image/png"), old_src and old_src[:60]
     assert new_src and new_src.startswith("data:image/png"), new_src and new_src[:60]
     assert new_src != old_src
     assert old_value == "0.00" and new_value == "2.50", (old_value, new_value)
-    assert "Error displaying widget" not in body
-    assert "FloatSlider(" not in body
+    assert lab.image_src("ρ") == gaussian_src, "moving z1 redrew the Gaussian explorer"
+    _assert_no_broken_widget(body)
+
+
+def test_gaussian_rho_redraws_samples_and_contours(lab):
+    latent_src = lab.image_src("z1")
+    old_src, new_src, old_value, new_value, body = _type_into_readout(
+        lab, "ρ", "0.8", ARTIFACTS / "browser_gaussian_before.png",
+        ARTIFACTS / "browser_gaussian_after.png", "the Gaussian figure")
+
+    assert old_src and old_src.startswith("data:image/png"), old_src and old_src[:60]
+    assert new_src and new_src.startswith("data:image/png"), new_src and new_src[:60]
+    assert new_src != old_src
+    assert old_value == "0.00" and new_value == "0.80", (old_value, new_value)
+    # The Gaussian explorer's own image changed, not the latent explorer's.
+    assert latent_src and old_src != latent_src
+    assert lab.image_src("z1") == latent_src, "moving ρ redrew the latent explorer"
+    _assert_no_broken_widget(body)
