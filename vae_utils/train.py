@@ -103,7 +103,7 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
     """Train ``model`` by minimising the one-sample −ELBO with Adam (lesson 6).
 
     Defaults are the lesson's recipe: Adam, learning rate 2e-3, batch 128, 50 epochs; with
-    ``VAE(latent_dim=20)`` on the 4,000 embedded digits about 10 s on a 2-core CPU and about
+    ``VAE(latent_dim=20)`` on the 4,000 embedded digits about 7 s on a 2-core CPU and about
     91 nats of test −log p(x) (benchmarks/README.md has the measurements).
 
     Args:
