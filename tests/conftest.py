@@ -45,3 +45,17 @@ def _seed():
 
 # tests/test_browser.py opens these notebooks in JupyterLab; nbval should not run them too.
 collect_ignore_glob = ["browser_assets/*.ipynb"]
+
+
+def stub(*args, **kwargs):
+    """An exercise as handed out: not implemented yet."""
+    raise NotImplementedError
+
+
+def assert_check_accepts_and_flags_stub(check, good, capsys):
+    """A check passes a correct answer with a ✓ line and reports a stub as not implemented."""
+    from vae_utils.checks._common import CheckFailure
+    check(good)
+    assert capsys.readouterr().out.startswith("✓")
+    with pytest.raises(CheckFailure, match="not implemented yet"):
+        check(stub)
