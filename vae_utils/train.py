@@ -12,7 +12,7 @@ import time
 import torch
 from torch import Tensor
 
-from .vae import VAE, negative_elbo
+from .vae import VAE, _check_pixel_range, negative_elbo
 
 __all__ = ["pick_device", "train_vae", "evaluate"]
 
@@ -61,10 +61,7 @@ def _check_data(x, name: str) -> Tensor:
         raise ValueError(f"{name} is empty.")
     if not torch.is_floating_point(x):
         raise ValueError(f"{name} must be floating point with values in [0, 1], got dtype {x.dtype}.")
-    lo, hi = x.min().item(), x.max().item()
-    if lo < 0 or hi > 1:  # NaN passes here on purpose: training then stops with a clear error
-        raise ValueError(f"{name} must have values in [0, 1] (pixel intensities), got range "
-                         f"[{lo:.3g}, {hi:.3g}]; divide 8-bit images by 255.")
+    _check_pixel_range(x, name)
     return x
 
 

@@ -35,6 +35,17 @@ def _check_images(x, name: str = "x") -> Tensor:
     return x.reshape(*x.shape[: -3 if tuple(x.shape[-3:]) == IMAGE_SHAPE else -1], *IMAGE_SHAPE)
 
 
+def _check_pixel_range(x: Tensor, name: str = "x") -> None:
+    """Raise if pixel values leave [0, 1]. Reads two numbers back from the device (a sync on GPU).
+    NaN passes on purpose: training then stops with an error that names the epoch."""
+    if x.numel() == 0:
+        return
+    lo, hi = x.min().item(), x.max().item()
+    if lo < 0 or hi > 1:
+        raise ValueError(f"{name} must have values in [0, 1] (pixel intensities), got range "
+                         f"[{lo:.3g}, {hi:.3g}]; divide 8-bit images by 255.")
+
+
 class VAE(nn.Module):
     """Variational autoencoder for 28×28 binary images (lesson 6).
 
@@ -169,9 +180,8 @@ def negative_elbo(model: VAE, x: Tensor, *, check_input: bool = True) -> tuple[T
     Source: Kingma & Welling 2014, eq. 10 and appendix B.
     """
     x = _check_images(x)
-    if check_input and x.numel() and (x.min() < 0 or x.max() > 1):
-        raise ValueError(f"x must have values in [0, 1] (pixel intensities), got range "
-                         f"[{x.min().item():.3g}, {x.max().item():.3g}]; divide 8-bit images by 255.")
+    if check_input:
+        _check_pixel_range(x)
     logits, mu, logvar = model(x)
     if getattr(model, "likelihood_name", "bernoulli") == "gaussian":
         recon = -Normal(torch.sigmoid(logits), model.obs_sigma).log_prob(x).sum() / x.shape[0]

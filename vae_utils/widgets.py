@@ -91,11 +91,12 @@ def gaussian_explorer(n: int = 300, seed: int = 0):
 # --- lesson 6: the VAE's latent space -----------------------------------------------------
 
 def decode_mean(model, z) -> torch.Tensor:
-    """Decoder mean sigmoid(f(z)) for latent codes z (..., d) → images (..., 1, 28, 28) in [0, 1]."""
+    """Decoder mean E[x|z] (the mean of ``model.likelihood(z)``) for latent codes z (..., d)
+    → images (..., 1, 28, 28) in [0, 1]."""
     z = torch.as_tensor(z, dtype=torch.float32)
     dev = next(model.parameters()).device
     with torch.no_grad():
-        return torch.sigmoid(model.decode(z.to(dev))).cpu()
+        return model.likelihood(z.to(dev)).mean.cpu()
 
 
 def draw_latent(model, z, *, ax=None, title: str | None = None):
