@@ -28,7 +28,16 @@ def _to_numpy_images(images) -> np.ndarray:
 
 
 def show_images(images, nrow: int = 10, *, title: str | None = None, ax=None, vmax: float = 1.0):
-    """Draw images (N, 1, H, W) as one grid, ``nrow`` images per row, gray (black ink on white)."""
+    """Draw images as one grid, ``nrow`` images per row, black ink on white.
+
+    Args:
+        images: tensor or array (N, 1, H, W), (N, H, W) or (N, 784), values in [0, vmax].
+        nrow: images per row; title: axes title; ax: axes to draw on (new figure if None).
+    Returns:
+        The matplotlib axes.
+    Raises:
+        ValueError: images of another shape.
+    """
     x = _to_numpy_images(images)
     n, h, w = x.shape
     ncol = nrow
@@ -47,7 +56,8 @@ def show_images(images, nrow: int = 10, *, title: str | None = None, ax=None, vm
 
 
 def plot_history(history: dict, *, axes=None):
-    """Per-epoch −ELBO, reconstruction and KL (nats per image), train and test when present."""
+    """Plot the per-epoch −ELBO, reconstruction and KL (nats per image) of a ``train_vae``
+    history, train and test when present, on three axes. Returns the axes."""
     if axes is None:
         _, axes = plt.subplots(1, 3, figsize=(12, 3.2))
     epochs = history["epoch"]
@@ -65,7 +75,12 @@ def plot_history(history: dict, *, axes=None):
 
 
 def latent_scatter(z, labels, *, ax=None, title: str | None = None, s: float = 6):
-    """Scatter 2-D latent codes z (N, 2) coloured by digit label, each class's label at its centre."""
+    """Scatter 2-D latent codes z (N, 2) coloured by digit label (int, 0–9), each class's label
+    drawn at its median code. Returns the axes.
+
+    Raises:
+        ValueError: z not of shape (N, 2), or labels not of length N.
+    """
     z = torch.as_tensor(z).detach().cpu().numpy()
     labels = torch.as_tensor(labels).cpu().numpy()
     if z.ndim != 2 or z.shape[1] != 2 or len(z) != len(labels):

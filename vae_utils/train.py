@@ -77,7 +77,13 @@ def _adam(params, lr: float) -> torch.optim.Optimizer:
 
 @torch.no_grad()
 def evaluate(model: VAE, x: Tensor, *, batch_size: int = 1000) -> dict[str, float]:
-    """Mean one-sample −ELBO and its two terms over ``x`` (nats per image), in eval mode."""
+    """Mean one-sample −ELBO and its two terms over images ``x`` (N, 1, 28, 28), in eval mode.
+
+    Returns:
+        dict with ``loss``, ``recon``, ``kl``: floats, nats per image (loss = recon + kl).
+    Raises:
+        ValueError: x not of shape (N, 1, 28, 28), not floating point, or outside [0, 1].
+    """
     x = _check_data(x, "x")
     was_training = model.training
     model.eval()
