@@ -59,3 +59,14 @@ def assert_check_accepts_and_flags_stub(check, good, capsys):
     assert capsys.readouterr().out.startswith("✓")
     with pytest.raises(CheckFailure, match="not implemented yet"):
         check(stub)
+
+
+@pytest.fixture(params=["visible", "hidden"])
+def check_inputs(request, monkeypatch):
+    """Tests of the exercise checks run twice (``pytestmark = usefixtures("check_inputs")``):
+    on the visible inputs and on the hidden ones, the seed of the graded cells' hidden tests,
+    so that a check's diagnoses hold on both."""
+    from vae_utils.checks import _common
+    if request.param == "hidden":
+        monkeypatch.setattr(_common, "DEFAULT_SEED", _common.HIDDEN_SEED)
+    return request.param

@@ -1,7 +1,10 @@
 """The checks package as a whole: one name per check, every check documented."""
+import pytest
 import importlib
 
 from vae_utils import checks
+
+pytestmark = pytest.mark.usefixtures("check_inputs")
 
 
 def test_no_two_lessons_export_the_same_check_name():

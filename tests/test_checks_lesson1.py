@@ -10,6 +10,8 @@ from conftest import assert_check_accepts_and_flags_stub
 from vae_utils import checks
 from vae_utils.checks._common import CheckFailure
 
+pytestmark = pytest.mark.usefixtures("check_inputs")
+
 
 def fit_ok(X):
     X = torch.as_tensor(X, dtype=torch.float64)

@@ -6,6 +6,8 @@ from conftest import assert_check_accepts_and_flags_stub
 
 from vae_utils import checks
 
+pytestmark = pytest.mark.usefixtures("check_inputs")
+
 
 def icdf_ok(u, rate):
     return -torch.log1p(-u) / rate

@@ -9,6 +9,8 @@ from torch.distributions import Independent, Normal
 from vae_utils import checks
 from vae_utils.checks._common import CheckFailure
 
+pytestmark = pytest.mark.usefixtures("check_inputs")
+
 
 def stub(*args):
     raise NotImplementedError

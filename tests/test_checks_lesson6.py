@@ -7,6 +7,8 @@ from conftest import assert_check_accepts_and_flags_stub
 
 from vae_utils import checks
 
+pytestmark = pytest.mark.usefixtures("check_inputs")
+
 
 def rep_ok(mu, logvar):
     return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)

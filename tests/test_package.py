@@ -59,8 +59,9 @@ def installed(dists, tmp_path_factory):
     # path listed in a .pth file is not itself a site directory, so the editable install of
     # this checkout that lives there is not activated: only the wheel provides vae_utils.
     (site / "_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # --target, not --prefix: pip would first uninstall the editable install of this environment.
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--quiet",
-                    "--prefix", str(venv), str(wheel)], check=True)
+                    "--target", str(site), str(wheel)], check=True)
     return py, site
 
 

@@ -10,8 +10,16 @@ starting with ✓ or raises an ``AssertionError`` that says what is wrong — ex
 how far off a value is — and gives a hint. Checks never pass a stub that raises
 ``NotImplementedError``: that error is reported as "not implemented yet".
 
+A check passes only code the learner wrote: graded cells also run it on hidden inputs
+(``seed=``), and the course's own implementation of the exercise cannot be called from the
+learner's function while it is checked (``_common`` says how).
+
+``try_yours(fn, *args)`` runs a learner's exercise function in the lesson text and uses the
+course's version, with a one-line note, while the exercise is not solved yet.
+
 One module per lesson; all checks are importable from ``vae_utils.checks``.
 """
+from ._common import try_yours  # noqa: F401
 from ._lesson1 import *  # noqa: F401,F403
 from ._lesson2 import *  # noqa: F401,F403
 from ._lesson3 import *  # noqa: F401,F403

@@ -1,7 +1,28 @@
-"""Shared plumbing of the exercise checks: calling the learner's code and explaining failures."""
+"""Shared plumbing of the exercise checks: calling the learner's code and explaining failures.
+
+Two guards make a passed check mean that the learner wrote the code:
+
+* **Fresh inputs.** Every check takes a keyword ``seed``. Its random inputs (hidden models,
+  data, the noise a sampler is run under) are drawn from generators seeded with the check's
+  own constants plus ``seed`` — so ``checks.fit_gaussian(fit_gaussian, seed=7)`` runs the same
+  test on other numbers. Graded check cells call the visible check and, inside nbgrader's
+  hidden-test markers, the same check with a seed the learner never sees: an answer tuned to
+  the visible inputs fails.
+* **The course's own implementation is off limits.** While a check runs the learner's
+  function, calls into the ``vae_utils`` function that already solves the exercise (say
+  ``vae_utils.gaussian.sample_gaussian``) are watched for with ``sys.setprofile``, which sees
+  a function's code object whatever name it was imported under; a learner's function that
+  calls it fails the check with a message to implement it. References the check computes
+  itself, outside the learner's call, are not affected.
+"""
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
+import importlib
 import math
+import sys
 from typing import Any, Callable
 
 import torch
@@ -23,21 +44,154 @@ def fail(message: str, hint: str | None = None) -> None:
     raise CheckFailure(text)
 
 
+# The seed offset of the running check (0 for the visible test) and the course functions that
+# its exercise must not call: (dotted name, code object) pairs.
+_SEED_OFFSET: contextvars.ContextVar[int] = contextvars.ContextVar("seed_offset", default=0)
+_FORBIDDEN: contextvars.ContextVar[tuple] = contextvars.ContextVar("forbidden", default=())
+# The seed a check uses when none is given (the visible test); the test suite runs every
+# check under other values too.
+DEFAULT_SEED = 0
+# The seed of the hidden tests in graded check cells (``### BEGIN HIDDEN TESTS``).
+HIDDEN_SEED = 2027
+
+
+def gen(seed: int) -> torch.Generator:
+    """A CPU generator for the check's inputs: seeded with ``seed`` plus the check's offset."""
+    return torch.Generator().manual_seed(seed + _SEED_OFFSET.get())
+
+
+def manual_seed(seed: int) -> None:
+    """Seed torch's global generator (the noise a learner's sampler draws) with the offset."""
+    torch.manual_seed(seed + _SEED_OFFSET.get())
+
+
+def _resolve(dotted: str):
+    """``"vae_utils.gaussian.sample_gaussian"`` or ``"vae_utils.vae.VAE.reparameterize"`` → its code object."""
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[cut:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return None
+        obj = getattr(obj, "__func__", obj)
+        return getattr(obj, "__code__", None)
+    return None
+
+
+def exercise(*library: str) -> Callable:
+    """Decorate a check: add its ``seed`` keyword and forbid the listed course functions.
+
+    Args:
+        library: dotted names of the ``vae_utils`` functions that already solve the exercise.
+    """
+    def decorate(check: Callable) -> Callable:
+        @functools.wraps(check)
+        def run(fn, *, seed: int | None = None) -> None:
+            if seed is None:
+                seed = DEFAULT_SEED
+            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+            codes = tuple((name, code) for name in library if (code := _resolve(name)) is not None)
+            t1, t2 = _SEED_OFFSET.set(seed), _FORBIDDEN.set(codes)
+            try:
+                return check(fn)
+            finally:
+                _SEED_OFFSET.reset(t1)
+                _FORBIDDEN.reset(t2)
+        run.library = library
+        return run
+    return decorate
+
+
+@contextlib.contextmanager
+def _watch_for(codes: tuple):
+    """Record calls into the given code objects while the block runs (any thread-local alias)."""
+    hits: list[str] = []
+    if not codes:
+        yield hits
+        return
+    wanted = dict((code, name) for name, code in codes)
+    previous = sys.getprofile()
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code in wanted:
+            hits.append(wanted[frame.f_code])
+        if previous is not None:
+            previous(frame, event, arg)
+
+    sys.setprofile(profile)
+    try:
+        yield hits
+    finally:
+        sys.setprofile(previous)
+
+
 def call(fn: Callable, *args, name: str | None = None, **kwargs) -> Any:
-    """Call the learner's function; turn NotImplementedError and crashes into clear failures."""
+    """Call the learner's function; turn NotImplementedError, crashes and calls of the course's
+    own solution into clear failures."""
     name = name or getattr(fn, "__name__", "your function")
     if not callable(fn):
         fail(f"expected a function to check, got {type(fn).__name__}.",
              f"pass the function itself, e.g. checks.{name}({name}), not its result.")
+    hits: list[str] = []
+
+    def used_the_library() -> None:
+        if hits:
+            fail(f"{name} calls the course's own {hits[0]}, which already solves this exercise.",
+                 f"implement {name} yourself from torch operations: that is the exercise.")
+
     try:
-        return fn(*args, **kwargs)
+        with _watch_for(_FORBIDDEN.get()) as hits:
+            out = fn(*args, **kwargs)
     except NotImplementedError:
+        used_the_library()
         fail(f"{name} is not implemented yet.", "replace `raise NotImplementedError` with your code.")
     except CheckFailure:
         raise
     except Exception as e:  # noqa: BLE001 - report any crash in the learner's code plainly
+        used_the_library()
         fail(f"{name} raised {type(e).__name__}: {e}",
              "run it yourself on a small input and look at the shapes of the intermediate results.")
+    used_the_library()
+    return out
+
+
+# The course's own versions of exercises that later lesson text calls, by exercise name.
+_FALLBACKS: dict[str, Callable] = {}
+
+
+def fallback_for(name: str) -> Callable:
+    """Register the course's version of exercise ``name`` for ``try_yours``."""
+    def register(fn: Callable) -> Callable:
+        _FALLBACKS[name] = fn
+        return fn
+    return register
+
+
+def try_yours(fn: Callable, *args, **kwargs) -> Any:
+    """Run the learner's exercise function ``fn(*args, **kwargs)`` in the lesson's text.
+
+    While the exercise is not solved yet (``fn`` raises ``NotImplementedError``), print a
+    one-line note and use the course's version instead, so the lesson reads on. Any other
+    error of the learner's function is raised as it is.
+
+    Raises:
+        ValueError: ``fn`` is not one of the exercises the lesson text uses.
+    """
+    name = getattr(fn, "__name__", "")
+    if name not in _FALLBACKS:
+        raise ValueError(f"try_yours runs one of the exercises {sorted(_FALLBACKS)}, got {name or fn!r}.")
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        print(f"(your {name} is not written yet: this cell uses the course's version; "
+              f"solve the exercise above to see yours)")
+        return _FALLBACKS[name](*args, **kwargs)
 
 
 def as_tensor(value: Any, what: str) -> torch.Tensor:

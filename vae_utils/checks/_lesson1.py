@@ -4,20 +4,21 @@ from __future__ import annotations
 import torch
 
 from .. import gaussian as ref
-from ._common import as_tensor, call, expect_close, expect_shape, fail, passed
+from ._common import exercise, gen, manual_seed, as_tensor, call, expect_close, expect_shape, fail, passed
 
 __all__ = ["fit_gaussian", "sample_gaussian", "gaussian_log_prob"]
 
 
 def _hidden_cov(d: int, seed: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
+    g = gen(seed)
     A = torch.randn(d, d, generator=g, dtype=torch.float64)
     return A @ A.T + 0.3 * torch.eye(d, dtype=torch.float64)
 
 
+@exercise("vae_utils.gaussian.fit_gaussian")
 def fit_gaussian(fn) -> None:
     """Check ``fn(X) -> (mu, Sigma)``, the maximum-likelihood Gaussian of the rows of X (m, n)."""
-    g = torch.Generator().manual_seed(101)
+    g = gen(101)
     X = torch.randn(12, 3, generator=g, dtype=torch.float64) * torch.tensor([1.0, 2.0, 0.5],
                                                                               dtype=torch.float64) + 4
     out = call(fn, X.clone(), name="fit_gaussian")
@@ -35,6 +36,7 @@ def fit_gaussian(fn) -> None:
     passed("fit_gaussian returns the maximum-likelihood mean and covariance.")
 
 
+@exercise("vae_utils.gaussian.sample_gaussian", "vae_utils.gaussian.sqrtm_psd")
 def sample_gaussian(fn) -> None:
     """Check ``fn(mu, Sigma, n) -> (n, d)`` samples x = mu + L z with L Lᵀ = Sigma, z ~ N(0, I).
 
@@ -44,7 +46,7 @@ def sample_gaussian(fn) -> None:
     mu = torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64)
     Sigma = _hidden_cov(d, 202)
     with torch.random.fork_rng():
-        torch.manual_seed(303)
+        manual_seed(303)
         x = as_tensor(call(fn, mu.clone(), Sigma.clone(), n, name="sample_gaussian"), "the samples")
     expect_shape(x, (n, d), "the samples", "one row per sample: z has shape (n, d), and x = mu + z @ L.T.")
     m = x.mean(dim=0)
@@ -67,9 +69,10 @@ def sample_gaussian(fn) -> None:
          "x = mu + z @ L.T with z = torch.randn(n, d) and L = torch.linalg.cholesky(Sigma).")
 
 
+@exercise("vae_utils.gaussian.gaussian_log_prob")
 def gaussian_log_prob(fn) -> None:
     """Check ``fn(x, mu, Sigma) -> (N,)``: log N(x; mu, Sigma) in nats for x of shape (N, d)."""
-    g = torch.Generator().manual_seed(404)
+    g = gen(404)
     d = 4
     mu = torch.randn(d, generator=g, dtype=torch.float64)
     Sigma = _hidden_cov(d, 405)

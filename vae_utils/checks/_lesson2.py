@@ -6,17 +6,18 @@ import math
 import torch
 
 from ..lvm import LinearGaussianLVM
-from ._common import as_tensor, call, expect_close, expect_shape, fail, passed
+from ._common import exercise, gen, manual_seed, as_tensor, call, expect_close, expect_shape, fail, passed
 
 __all__ = ["inverse_cdf_exponential", "marginal_covariance", "ancestral_sample", "log_joint"]
 
 
 def _hidden_model(seed: int = 7) -> LinearGaussianLVM:
-    g = torch.Generator().manual_seed(seed)
+    g = gen(seed)
     return LinearGaussianLVM(torch.randn(4, 2, generator=g, dtype=torch.float64) * 1.5,
                              torch.randn(4, generator=g, dtype=torch.float64), 0.5)
 
 
+@exercise()
 def inverse_cdf_exponential(fn) -> None:
     """Check ``fn(u, rate) -> x``: the inverse CDF of the exponential distribution,
     x = −log(1 − u) / rate, applied elementwise to u in (0, 1)."""
@@ -38,6 +39,7 @@ def inverse_cdf_exponential(fn) -> None:
     passed("inverse_cdf_exponential turns uniform u into exponential x.")
 
 
+@exercise("vae_utils.lvm.LinearGaussianLVM.marginal")
 def marginal_covariance(fn) -> None:
     """Check ``fn(W, sigma) -> (d, d)``: the covariance W Wᵀ + σ² I of x = W z + b + σ ε."""
     model = _hidden_model(11)
@@ -58,6 +60,7 @@ def marginal_covariance(fn) -> None:
     passed("marginal_covariance gives Cov(x) = W Wᵀ + σ² I.")
 
 
+@exercise("vae_utils.lvm.LinearGaussianLVM.sample")
 def ancestral_sample(fn) -> None:
     """Check ``fn(W, b, sigma, n) -> (x, z)``: z ~ N(0, I_k), then x = W z + b + σ ε.
 
@@ -66,7 +69,7 @@ def ancestral_sample(fn) -> None:
     model = _hidden_model(13)
     n = 100_000
     with torch.random.fork_rng():
-        torch.manual_seed(17)
+        manual_seed(17)
         out = call(fn, model.W.clone(), model.b.clone(), model.sigma, n, name="ancestral_sample")
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         fail(f"ancestral_sample should return a pair (x, z), got {type(out).__name__}.")
@@ -88,10 +91,11 @@ def ancestral_sample(fn) -> None:
     passed("ancestral_sample draws z from the prior, then x given z (checked on 100,000 pairs).")
 
 
+@exercise()
 def log_joint(fn) -> None:
     """Check ``fn(model, x, z) -> (B,)``: log p(x, z) = log p(z) + log p(x|z), in nats."""
     model = _hidden_model(19)
-    g = torch.Generator().manual_seed(23)
+    g = gen(23)
     x, z = model.sample(5, generator=g)
     z = z + 0.3  # not the z that generated x: any pair (x, z) has a joint density
     out = as_tensor(call(fn, model, x.clone(), z.clone(), name="log_joint"), "log p(x, z)")

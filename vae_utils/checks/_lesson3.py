@@ -13,14 +13,14 @@ import torch
 
 from ..estimators import effective_sample_size
 from ..lvm import LinearGaussianLVM
-from ._common import as_tensor, call, expect_close, expect_shape, fail, passed
+from ._common import exercise, fallback_for, gen, manual_seed, as_tensor, call, expect_close, expect_shape, fail, passed
 
 __all__ = ["mc_marginal", "log_mean_exp", "log_marginal_mc", "samples_needed"]
 
 
 def _hidden_model(d: int, k: int, sigma: float, w_scale: float, seed: int, n_x: int = 4):
     """A linear-Gaussian model with random W, b and n_x data points drawn from it."""
-    g = torch.Generator().manual_seed(seed)
+    g = gen(seed)
     W = torch.randn(d, k, generator=g, dtype=torch.float64) * w_scale
     b = torch.randn(d, generator=g, dtype=torch.float64)
     model = LinearGaussianLVM(W, b, sigma)
@@ -41,10 +41,11 @@ def _naive_cv2(model: LinearGaussianLVM, x: torch.Tensor) -> torch.Tensor:
 
 def _run_seeded(fn, *args, seed: int, name: str):
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        manual_seed(seed)
         return call(fn, *args, name=name)
 
 
+@exercise("vae_utils.estimators.log_marginal_mc")
 def mc_marginal(fn) -> None:
     """Check ``fn(model, x, n_samples) -> (B,)``: the naive Monte Carlo estimate of p(x).
 
@@ -90,6 +91,7 @@ def mc_marginal(fn) -> None:
          f"{(se[i] / exact[i]).item():.1%}).", hint)
 
 
+@exercise()
 def log_mean_exp(fn) -> None:
     """Check ``fn(a, dim=0)``: log((1/N) Σ_n exp(a_n)) along ``dim``, stable for any a.
 
@@ -100,7 +102,7 @@ def log_mean_exp(fn) -> None:
         CheckFailure: wrong shape, NaN/inf (naive exp), a missing −log N, or an average of
             the a's instead of a log-mean-exp.
     """
-    g = torch.Generator().manual_seed(41)
+    g = gen(41)
     a = torch.randn(50, 3, generator=g, dtype=torch.float64) * 3 - 1000
     out = as_tensor(call(fn, a.clone(), dim=0, name="log_mean_exp"), "log_mean_exp(a, dim=0)")
     expect_shape(out, (3,), "log_mean_exp(a, dim=0) for a of shape (50, 3)",
@@ -130,6 +132,7 @@ def log_mean_exp(fn) -> None:
     passed("log_mean_exp is exact and stable for values near −1000 and +1000, along any dim.")
 
 
+@exercise("vae_utils.estimators.log_marginal_mc")
 def log_marginal_mc(fn) -> None:
     """Check ``fn(model, x, n_samples) -> (B,)``: the naive Monte Carlo estimate of log p(x), in log space.
 
@@ -174,6 +177,7 @@ def log_marginal_mc(fn) -> None:
          f"{se[i].item():.3f}).", hint)
 
 
+@exercise("vae_utils.checks._lesson3._samples_needed")
 def samples_needed(fn) -> None:
     """Check ``fn(log_w, rel_error) -> N``: samples needed for a given relative standard error.
 
@@ -188,7 +192,7 @@ def samples_needed(fn) -> None:
         CheckFailure: not a single number, NaN/inf, CV not squared, rel_error not squared,
             the spread of log w used in place of the spread of w, or off by more than 1 %.
     """
-    g = torch.Generator().manual_seed(43)
+    g = gen(43)
     m = 5000
     log_w = -900 + 1.5 * torch.randn(m, generator=g, dtype=torch.float64)
     # Reference via the effective sample size of lesson 4: N·Σw²/(Σw)² = 1 + CV² (population variance).
@@ -221,3 +225,10 @@ def samples_needed(fn) -> None:
              "w = exp(log_w − log_w.max()); CV = w.std() / w.mean(); N = CV² / rel_error².")
     passed(f"samples_needed gives N = CV²/rel_error² from the pilot weights "
            f"(CV² = {cv2.item():.2f}: {cv2.item() / 0.01:,.0f} samples for 10 %).")
+
+
+@fallback_for("samples_needed")
+def _samples_needed(log_w: torch.Tensor, rel_error: float) -> float:
+    """The course's version of exercise ``samples_needed`` (for ``try_yours``): N = CV² / rel_error²."""
+    w = torch.exp(log_w - log_w.max())
+    return ((w.std() / w.mean()) ** 2 / rel_error ** 2).item()

@@ -14,13 +14,13 @@ from torch.distributions import Distribution, Independent, Normal
 
 from .. import estimators
 from ..lvm import LinearGaussianLVM
-from ._common import as_tensor, call, expect_close, expect_shape, fail, passed
+from ._common import exercise, fallback_for, gen, manual_seed, as_tensor, call, expect_close, expect_shape, fail, passed
 
 __all__ = ["log_importance_weights", "log_marginal_is", "effective_sample_size", "make_proposal"]
 
 
 def _hidden_model(d: int, k: int, sigma: float, seed: int, n_x: int):
-    g = torch.Generator().manual_seed(seed)
+    g = gen(seed)
     W = torch.randn(d, k, generator=g, dtype=torch.float64)
     b = torch.randn(d, generator=g, dtype=torch.float64)
     model = LinearGaussianLVM(W, b, sigma)
@@ -41,10 +41,11 @@ def _offset_proposal(model: LinearGaussianLVM, x: torch.Tensor) -> Independent:
 
 def _run_seeded(fn, *args, seed: int, name: str):
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        manual_seed(seed)
         return call(fn, *args, name=name)
 
 
+@exercise("vae_utils.estimators._log_weights")
 def log_importance_weights(fn) -> None:
     """Check ``fn(model, x, q, z) -> (N, B)``: log w = log p(x|z) + log p(z) − log q(z).
 
@@ -58,7 +59,7 @@ def log_importance_weights(fn) -> None:
     """
     model, x = _hidden_model(d=6, k=3, sigma=0.7, seed=51, n_x=4)
     q = _offset_proposal(model, x)
-    g = torch.Generator().manual_seed(52)
+    g = gen(52)
     mean, sd = q.base_dist.loc, q.base_dist.scale
     z = mean + sd * torch.randn(10, 4, 3, generator=g, dtype=torch.float64)
     out = as_tensor(call(fn, model, x.clone(), q, z.clone(), name="log_importance_weights"), "log w")
@@ -88,6 +89,7 @@ def log_importance_weights(fn) -> None:
     passed("log_importance_weights = log p(x|z) + log p(z) − log q(z), shape (N, B).")
 
 
+@exercise("vae_utils.estimators.log_marginal_is")
 def log_marginal_is(fn) -> None:
     """Check ``fn(model, x, q, n_samples) -> (B,)``: the importance-sampling estimate of log p(x).
 
@@ -126,7 +128,7 @@ def log_marginal_is(fn) -> None:
     out = as_tensor(_run_seeded(fn, model, x.clone(), q, n, seed=55, name="log_marginal_is"), "log p̂(x)")
     expect_shape(out, (4,), "log p̂(x)", "one estimate per data point.")
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(56)
+        manual_seed(56)
         zr = q.sample((20_000,))
         lw = model.likelihood(zr).log_prob(x) + model.prior.log_prob(zr) - q.log_prob(zr)
     cv2 = 20_000 / estimators.effective_sample_size(lw) - 1   # 1 + CV² = N Σw² / (Σw)²
@@ -146,6 +148,7 @@ def log_marginal_is(fn) -> None:
          f"{exact[i].item():.3f} nats (off by {err[i].item():+.3f}; Monte Carlo error ≈ {se[i].item():.3f}).", hint)
 
 
+@exercise("vae_utils.estimators.effective_sample_size")
 def effective_sample_size(fn) -> None:
     """Check ``fn(log_w, dim=0)``: the effective sample size (Σw)² / Σw², computed from log-weights.
 
@@ -156,7 +159,7 @@ def effective_sample_size(fn) -> None:
         CheckFailure: wrong shape, NaN/inf, the ratio inverted, the numerator not squared,
             the ESS divided by N (a fraction), or values off by more than 1e-6 relative.
     """
-    g = torch.Generator().manual_seed(57)
+    g = gen(57)
     n = 200
     lw = torch.randn(n, 3, generator=g, dtype=torch.float64) * torch.tensor([0.3, 1.0, 3.0], dtype=torch.float64) - 2000
     expected = estimators.effective_sample_size(lw, dim=0)
@@ -185,6 +188,7 @@ def effective_sample_size(fn) -> None:
            f"(ESS = {', '.join(f'{v:.1f}' for v in expected.tolist())} of {n}).")
 
 
+@exercise("vae_utils.checks._lesson4._make_proposal")
 def make_proposal(fn) -> None:
     """Check ``fn(model, x) -> q``: a proposal q(z|x) per data point, good enough for importance sampling.
 
@@ -215,7 +219,7 @@ def make_proposal(fn) -> None:
              "q is a distribution over z, which has k = 3 coordinates.")
     n = 200
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(60)
+        manual_seed(60)
         z = q.sample((n,))
         if tuple(z.shape) != (n, 64, 3):
             fail(f"q.sample((200,)) has shape {tuple(z.shape)}, expected (200, 64, 3).")
@@ -239,3 +243,12 @@ def make_proposal(fn) -> None:
         hint = ("q's standard deviations equal the posterior variances: Normal(loc, scale) takes the "
                 "standard deviation, sqrt(variance) = exp(0.5 * logvar), not the variance.")
     fail(f"median ESS {ess:.1f} of {n} samples; it should be at least {n // 2}.", hint)
+
+
+@fallback_for("make_proposal")
+def _make_proposal(model, x: torch.Tensor) -> Independent:
+    """The course's version of exercise ``make_proposal`` (for ``try_yours``): a diagonal Gaussian
+    with the exact posterior's means and marginal variances."""
+    post = model.posterior(x)
+    var = post.covariance_matrix.diagonal(dim1=-2, dim2=-1)
+    return Independent(Normal(post.mean, var.sqrt()), 1)

@@ -15,7 +15,7 @@ from torch.distributions import Independent, MultivariateNormal, Normal, kl_dive
 
 from ..estimators import iwae_bound, kl_normal_std_normal
 from ..lvm import LinearGaussianLVM
-from ._common import as_tensor, call, expect_close, expect_shape, fail, passed
+from ._common import exercise, gen, manual_seed, as_tensor, call, expect_close, expect_shape, fail, passed
 
 __all__ = ["kl_to_prior", "reparameterized_sample", "elbo_estimate", "iwae_estimate"]
 
@@ -27,6 +27,7 @@ def _close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-6, rtol: float = 1
     return a.shape == b.shape and bool(torch.all((a - b).abs() <= atol + rtol * b.abs()))
 
 
+@exercise("vae_utils.estimators.kl_normal_std_normal")
 def kl_to_prior(fn) -> None:
     """Check ``fn(mu, logvar) -> KL(N(mu, diag exp(logvar)) ‖ N(0, I))``, summed over the last dim.
 
@@ -37,7 +38,7 @@ def kl_to_prior(fn) -> None:
 
     Source: Kingma & Welling 2014, "Auto-Encoding Variational Bayes", appendix B.
     """
-    g = torch.Generator().manual_seed(505)
+    g = gen(505)
     mu = torch.randn(6, 3, generator=g, dtype=_F64)
     logvar = 1.5 * torch.randn(6, 3, generator=g, dtype=_F64)
     out = as_tensor(call(fn, mu.clone(), logvar.clone(), name="kl_to_prior"), "kl_to_prior(mu, logvar)")
@@ -80,6 +81,7 @@ def kl_to_prior(fn) -> None:
     passed("kl_to_prior matches the closed form ½ Σ (μ² + σ² − log σ² − 1) with σ² = exp(logvar).")
 
 
+@exercise("vae_utils.vae.VAE.reparameterize")
 def reparameterized_sample(fn) -> None:
     """Check ``fn(mu, logvar, n_samples) -> z`` of shape (n_samples, *mu.shape), z = mu + σ ε.
 
@@ -95,7 +97,7 @@ def reparameterized_sample(fn) -> None:
     logvar = torch.tensor([-1.5, 0.8, 2.0], dtype=_F64, requires_grad=True)
     sigma = torch.exp(0.5 * logvar.detach())
     with torch.random.fork_rng():
-        torch.manual_seed(606)
+        manual_seed(606)
         z = call(fn, mu, logvar, n, name="reparameterized_sample")
     if not isinstance(z, torch.Tensor):
         fail(f"reparameterized_sample should return a tensor, got {type(z).__name__}.",
@@ -106,7 +108,7 @@ def reparameterized_sample(fn) -> None:
         fail("no gradient reaches mu and logvar: z was drawn by a sampler (.sample(), torch.normal), "
              "which cuts the computation graph.",
              "draw the noise separately, eps = torch.randn(...), then compute z = mu + sigma * eps.")
-    c = torch.randn(n, 3, generator=torch.Generator().manual_seed(607), dtype=_F64)
+    c = torch.randn(n, 3, generator=gen(607), dtype=_F64)
     g_mu, g_logvar = torch.autograd.grad((z * c).sum(), (mu, logvar), allow_unused=True)
     if g_mu is None or g_logvar is None:
         missing = "mu" if g_mu is None else "logvar"
@@ -142,7 +144,7 @@ def reparameterized_sample(fn) -> None:
 
 
 def _elbo_model() -> tuple[LinearGaussianLVM, torch.Tensor]:
-    g = torch.Generator().manual_seed(707)
+    g = gen(707)
     W = torch.randn(4, 2, generator=g, dtype=_F64)
     b = torch.randn(4, generator=g, dtype=_F64)
     model = LinearGaussianLVM(W, b, 0.8)
@@ -160,6 +162,7 @@ def _exact_elbo(model: LinearGaussianLVM, x: torch.Tensor, mu: torch.Tensor, log
     return model.log_marginal(x) - kl_divergence(q, model.posterior(x))
 
 
+@exercise("vae_utils.estimators.elbo", "vae_utils.estimators.log_marginal_is")
 def elbo_estimate(fn) -> None:
     """Check ``fn(model, x, mu, logvar, n_samples) -> (B,)``: the Monte Carlo ELBO of each data point.
 
@@ -175,7 +178,7 @@ def elbo_estimate(fn) -> None:
     """
     model, x = _elbo_model()
     post = model.posterior(x)
-    g = torch.Generator().manual_seed(708)
+    g = gen(708)
     mu0 = post.mean + 0.3 * torch.randn(3, 2, generator=g, dtype=_F64)
     # Log-variances well away from 0 and from each other, so that reading logvar as log σ,
     # or dropping a term, moves the ELBO by many standard errors.
@@ -183,7 +186,7 @@ def elbo_estimate(fn) -> None:
     n = 40_000
     mu, logvar = mu0.clone().requires_grad_(True), logvar0.clone().requires_grad_(True)
     with torch.random.fork_rng():
-        torch.manual_seed(709)
+        manual_seed(709)
         out = call(fn, model, x.clone(), mu, logvar, n, name="elbo_estimate")
     if not isinstance(out, torch.Tensor):
         fail(f"elbo_estimate should return a tensor, got {type(out).__name__}.",
@@ -200,7 +203,7 @@ def elbo_estimate(fn) -> None:
         expected = _exact_elbo(model, x, mu0, logvar0)
         q = _diag(mu0, logvar0)
         zs = mu0 + torch.exp(0.5 * logvar0) * torch.randn(
-            n, 3, 2, generator=torch.Generator().manual_seed(710), dtype=_F64)
+            n, 3, 2, generator=gen(710), dtype=_F64)
         log_lik = model.likelihood(zs).log_prob(x)
         log_w = log_lik + model.prior.log_prob(zs) - q.log_prob(zs)
         spread = torch.maximum(log_w.std(0), log_lik.std(0))
@@ -267,6 +270,7 @@ def elbo_estimate(fn) -> None:
            "and its gradient with respect to mu is right.")
 
 
+@exercise("vae_utils.estimators.iwae_bound", "vae_utils.estimators.log_marginal_is")
 def iwae_estimate(fn) -> None:
     """Check ``fn(log_w) -> (B,)``: the importance-weighted bound from log-weights of shape (k, B).
 
@@ -284,9 +288,9 @@ def iwae_estimate(fn) -> None:
     q = _diag(post.mean + 0.3, torch.log(post.covariance_matrix.diagonal(dim1=-2, dim2=-1)) + 0.4)
     k = 50
     with torch.random.fork_rng():
-        torch.manual_seed(808)
+        manual_seed(808)
         expected = iwae_bound(model, x, q, k)
-        torch.manual_seed(808)
+        manual_seed(808)
         z = q.rsample((k,))
         log_w = (model.likelihood(z).log_prob(x) + model.prior.log_prob(z) - q.log_prob(z)).detach()
 

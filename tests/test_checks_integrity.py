@@ -1,0 +1,145 @@
+"""A passed check means the learner wrote the code: the course's own solutions are off limits
+while a check runs the learner's function, and the hidden inputs test the worked solutions too."""
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch.distributions import Independent, Normal
+
+from vae_utils import checks, estimators, gaussian
+from vae_utils.checks._common import HIDDEN_SEED, CheckFailure
+from vae_utils.lvm import LinearGaussianLVM
+from vae_utils.vae import VAE
+
+pytestmark = pytest.mark.usefixtures("check_inputs")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _zeros_b(W):
+    return torch.zeros(W.shape[0], dtype=W.dtype)
+
+
+# Answers that hand the exercise to vae_utils, each with the signature the check expects.
+LIBRARY_ANSWERS = {
+    "fit_gaussian": lambda X: gaussian.fit_gaussian(X),
+    "sample_gaussian": lambda mu, Sigma, n: gaussian.sample_gaussian(mu, Sigma, n),
+    "gaussian_log_prob": lambda x, mu, Sigma: gaussian.gaussian_log_prob(x, mu, Sigma),
+    "marginal_covariance": lambda W, sigma: LinearGaussianLVM(W, _zeros_b(W), sigma).marginal().covariance_matrix,
+    "ancestral_sample": lambda W, b, sigma, n: LinearGaussianLVM(W, b, sigma).sample(n),
+    "mc_marginal": lambda model, x, n: estimators.log_marginal_mc(model, x, n).exp(),
+    "log_marginal_mc": lambda model, x, n: estimators.log_marginal_mc(model, x, n),
+    "log_marginal_is": lambda model, x, q, n: estimators.log_marginal_is(model, x, q, n),
+    "effective_sample_size": lambda log_w, dim=0: estimators.effective_sample_size(log_w, dim=dim),
+    "kl_to_prior": lambda mu, logvar: estimators.kl_normal_std_normal(mu, logvar),
+    "reparameterized_sample": lambda mu, logvar, n: VAE.reparameterize(
+        mu.expand(n, *mu.shape), logvar.expand(n, *logvar.shape)),
+    "elbo_estimate": lambda model, x, mu, logvar, n: estimators.elbo(
+        model, x, Independent(Normal(mu, torch.exp(0.5 * logvar)), 1), n),
+    "reparameterize": lambda mu, logvar: VAE.reparameterize(mu, logvar),
+    "vae_loss": lambda x, logits, mu, logvar: _loss_with_library_kl(x, logits, mu, logvar),
+}
+
+
+def _loss_with_library_kl(x, logits, mu, logvar):
+    recon = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
+    kl = estimators.kl_normal_std_normal(mu, logvar).mean()
+    return recon + kl, recon, kl
+
+
+@pytest.mark.parametrize("name", sorted(LIBRARY_ANSWERS))
+def test_an_answer_that_calls_the_course_library_fails(name):
+    with pytest.raises(CheckFailure, match=r"calls the course's own vae_utils\.[\w.]+.*implement it|"
+                                           r"calls the course's own vae_utils\.[\w.]+"):
+        getattr(checks, name)(LIBRARY_ANSWERS[name])
+
+
+def test_the_library_is_caught_under_any_name():
+    from vae_utils.gaussian import sample_gaussian as my_sampler  # renamed import
+    alias = my_sampler
+
+    def sample_gaussian(mu, Sigma, n):
+        return alias(mu, Sigma, n)
+
+    with pytest.raises(CheckFailure, match="implement sample_gaussian yourself"):
+        checks.sample_gaussian(sample_gaussian)
+
+
+def test_the_library_stays_usable_outside_a_check(capsys):
+    # The guard is only active during the learner's call: afterwards the library works again,
+    # and the check's own references (computed with the library) are not blocked.
+    def fit_gaussian(X):
+        mu = X.mean(dim=0)
+        return mu, (X - mu).T @ (X - mu) / X.shape[0]
+
+    checks.fit_gaussian(fit_gaussian)
+    assert capsys.readouterr().out.startswith("✓")
+    mu, Sigma = gaussian.fit_gaussian(torch.randn(10, 2, dtype=torch.float64))
+    assert Sigma.shape == (2, 2)
+
+
+def test_seed_must_be_a_non_negative_integer():
+    with pytest.raises(ValueError, match="seed"):
+        checks.fit_gaussian(lambda X: None, seed=-1)
+    with pytest.raises(ValueError, match="seed"):
+        checks.fit_gaussian(lambda X: None, seed=1.5)
+
+
+def test_hidden_inputs_differ_from_the_visible_ones():
+    seen = []
+
+    def fit_gaussian(X):
+        seen.append(X.clone())
+        mu = X.mean(dim=0)
+        return mu, (X - mu).T @ (X - mu) / X.shape[0]
+
+    checks.fit_gaussian(fit_gaussian, seed=0)
+    checks.fit_gaussian(fit_gaussian, seed=HIDDEN_SEED)
+    assert seen[0].shape == seen[1].shape and not torch.allclose(seen[0], seen[1])
+
+
+def _solutions(notebook):
+    """The worked solutions of a lesson: its import cell, then every answer cell, in order."""
+    nb = json.loads((ROOT / "notebooks" / notebook).read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    sources = ["".join(code[0]["source"])]
+    sources += ["".join(c["source"]) for c in code
+                if c["metadata"].get("nbgrader", {}).get("solution")]
+    ns = {}
+    for src in sources:
+        src = "\n".join(line for line in src.splitlines() if not line.lstrip().startswith("%"))
+        exec(compile(src, notebook, "exec"), ns)  # noqa: S102 - the course's own notebook
+    return ns
+
+
+EXERCISES = [(nb, name) for nb, names in [
+    ("01_noise_in_a_gaussian.ipynb", ["fit_gaussian", "sample_gaussian", "gaussian_log_prob"]),
+    ("02_latent_variable_models.ipynb", ["inverse_cdf_exponential", "marginal_covariance",
+                                         "ancestral_sample", "log_joint"]),
+    ("03_monte_carlo_marginal.ipynb", ["mc_marginal", "log_mean_exp", "log_marginal_mc", "samples_needed"]),
+    ("04_importance_sampling.ipynb", ["log_importance_weights", "log_marginal_is",
+                                      "effective_sample_size", "make_proposal"]),
+    ("05_jensen_and_elbo.ipynb", ["kl_to_prior", "reparameterized_sample", "elbo_estimate", "iwae_estimate"]),
+    ("06_vae.ipynb", ["reparameterize", "vae_loss", "active_units"]),
+] for name in names]
+
+
+@pytest.mark.parametrize("notebook,name", EXERCISES, ids=[n for _, n in EXERCISES])
+def test_worked_solutions_pass_on_several_seeds(notebook, name, capsys):
+    ns = _solutions(notebook)
+    for seed in (1, 17, HIDDEN_SEED + 1):
+        getattr(checks, name)(ns[name], seed=seed)
+        assert capsys.readouterr().out.startswith("✓"), (name, seed)
+
+
+def test_every_check_is_guarded():
+    for name in checks.__all__ if hasattr(checks, "__all__") else dir(checks):
+        fn = getattr(checks, name)
+        if callable(fn) and hasattr(fn, "library"):
+            assert fn.__doc__
+    guarded = {n for n in dir(checks) if hasattr(getattr(checks, n), "library")}
+    assert set(LIBRARY_ANSWERS) <= guarded
+    assert len(guarded) == len(EXERCISES) == 22
+    assert math.isfinite(HIDDEN_SEED)
