@@ -1,33 +1,42 @@
 # Two commands for learners and instructors:
 #   make lab    open the course in JupyterLab (creates .venv and installs on first use)
-#   make test   run every test: unit tests and every notebook under nbval
+#   make test   run every test: unit tests, every notebook under nbval, the nbgrader round trip
 # For instructors:
-#   make student  write the student versions (solutions removed) to build/student/
+#   make student  write the student versions (nbgrader generate_assignment) to build/student/
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# `make lab` installs the course alone; tests and instructors' tools add the `test` extra
+# (pytest, nbval, scipy, nbgrader, build).
+LAB_STAMP  := $(VENV)/.installed-lab
+TEST_STAMP := $(VENV)/.installed-test
 # Jupyter refuses to start as root (containers, some cloud machines) unless told it may.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 
 .PHONY: setup lab test student clean
 
-setup: $(STAMP)
+setup: $(LAB_STAMP)
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python >= 3.10 is needed; run e.g. make PYTHON=python3.11 ...")'
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -e ".[test]"
-	touch $(STAMP)
 
-lab: setup
+$(LAB_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e .
+	touch $(LAB_STAMP)
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e ".[test]"
+	touch $(TEST_STAMP) $(LAB_STAMP)
+
+lab: $(LAB_STAMP)
 	$(BIN)/jupyter lab $(LAB_ARGS) notebooks/00_start_here.ipynb
 
-test: setup
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
 
-student: setup
+student: $(TEST_STAMP)
 	$(BIN)/python scripts/make_student.py
 
 clean:

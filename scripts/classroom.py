@@ -25,15 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 
-CONFIG = '''\
-# nbgrader configuration of the course "Where the noise lives".
-c = get_config()
-c.CourseDirectory.course_id = "where-the-noise-lives"
-# Lessons train small models and run Monte Carlo estimates: allow a cell up to 5 minutes.
-c.Execute.timeout = 300
-# The stub a student sees in place of each solution.
-c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}
-'''
+CONFIG = ROOT / "docs" / "nbgrader_config.py"   # the file instructors copy
 
 
 def assignment_of(notebook: Path) -> str:
@@ -71,7 +63,7 @@ def new_course(course: Path, notebooks: list[Path], assignment: str | None = Non
     Returns {assignment: source notebook path}.
     """
     course.mkdir(parents=True, exist_ok=True)
-    (course / "nbgrader_config.py").write_text(CONFIG)
+    shutil.copy(CONFIG, course / "nbgrader_config.py")
     sources = {}
     for nb in notebooks:
         name = assignment or assignment_of(nb)

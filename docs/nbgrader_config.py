@@ -1,0 +1,12 @@
+# nbgrader configuration of the course "Where the noise lives" (docs/teaching.md).
+# Copy it into the course folder, next to source/, release/, submitted/ and gradebook.db.
+c = get_config()  # noqa: F821 - provided by nbgrader when it reads this file
+
+c.CourseDirectory.course_id = "where-the-noise-lives"
+# Lessons train small models and run Monte Carlo estimates: allow a cell up to 5 minutes.
+c.Execute.timeout = 300
+# The stub a student sees in place of each solution.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+# On a JupyterHub with nbgrader's exchange, uncomment and set the shared folder:
+# c.Exchange.root = "/srv/nbgrader/exchange"
