@@ -3,14 +3,16 @@
 #   make test   run every test: unit tests and every notebook under nbval
 # For instructors:
 #   make student  write the student versions (solutions removed) to build/student/
+#   make site     build the course website into build/site/ (open build/site/index.html)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+SITE_STAMP := $(VENV)/.installed-site
 # Jupyter refuses to start as root (containers, some cloud machines) unless told it may.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 
-.PHONY: setup lab test student clean
+.PHONY: setup lab test student site clean
 
 setup: $(STAMP)
 
@@ -29,6 +31,15 @@ test: setup
 
 student: setup
 	$(BIN)/python scripts/make_student.py
+
+$(SITE_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -e ".[site]"
+	touch $(SITE_STAMP)
+
+# From the committed notebooks as they are: nothing is executed.
+site: $(SITE_STAMP)
+	$(BIN)/python scripts/build_site.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
