@@ -16,8 +16,7 @@ import shutil
 from pathlib import Path
 
 project = "Where the noise lives"
-author = "the course authors"
-copyright = "the course authors; code MIT, MNIST digits CC BY-SA 3.0"
+html_show_copyright = False  # the footer says it: see extra_footer
 
 extensions = [
     "myst_nb",                 # .ipynb and MyST Markdown, rendered from saved outputs
@@ -61,6 +60,8 @@ html_theme_options = {
     "show_toc_level": 2,
     "use_download_button": False,  # each lesson has its own notebook link
     "article_header_start": ["toggle-primary-sidebar.html", "notebook-source.html"],
+    "footer_content_items": ["extra-footer"],
+    "extra_footer": "Code: MIT. The embedded MNIST digits: CC BY-SA 3.0.",
 }
 if REPOSITORY_URL:
     html_theme_options.update({
