@@ -1,6 +1,6 @@
 """Build the course website (`make site`): static HTML from the committed notebooks.
 
-    python scripts/build_site.py [--out build/site]
+    python scripts/build_site.py [--out build/site] [--strict]
 
 1. Stages the sources into build/site-src/ with the repository's layout: docs/site/*
    (Sphinx configuration, landing page), README.md, notebooks/*.ipynb, docs/teaching.md.
@@ -58,8 +58,9 @@ def html_manager() -> Path | None:
     # integrity hash); its dist/ holds a self-contained bundle, no dependencies to install.
     try:
         tgz = subprocess.run([npm, "pack", HTML_MANAGER, "--silent"], cwd=VENDOR, check=True,
-                             capture_output=True, text=True).stdout.strip().splitlines()[-1]
-    except (subprocess.CalledProcessError, IndexError) as e:
+                             capture_output=True, text=True, timeout=120,
+                             ).stdout.strip().splitlines()[-1]
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, IndexError) as e:
         print(f"npm pack {HTML_MANAGER} failed ({e}): the widgets' script will be loaded "
               "from a CDN", file=sys.stderr)
         return None
@@ -82,6 +83,9 @@ def html_manager() -> Path | None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "build" / "site")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail on any Sphinx warning (a broken link, a missing image); "
+                             "tests/test_site.py builds this way")
     args = parser.parse_args()
     try:
         import myst_nb  # noqa: F401
@@ -97,8 +101,10 @@ def main() -> int:
     out = args.out.resolve()
     if out.exists():
         shutil.rmtree(out)
+    # -E: read every page afresh (a few seconds; warnings are never hidden by a cache);
     # -n: warn on broken references; -W --keep-going: every warning fails the build.
-    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-n", "-W", "--keep-going",
+    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-E", "-n",
+           *(["-W", "--keep-going"] if args.strict else []),
            "-d", str(REPO / "build" / "site-doctrees"), str(STAGE), str(out)]
     rc = subprocess.run(cmd).returncode
     if rc == 0:
