@@ -38,7 +38,6 @@ nb_execution_mode = "off"
 nb_merge_streams = True
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
-suppress_warnings = ["mystnb.unknown_mime_type"]
 
 # ipywidgets: the notebooks store their widgets' state; @jupyter-widgets/html-manager
 # draws them from it. scripts/build_site.py puts a copy of the manager in _static/ (npm);
