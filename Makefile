@@ -3,6 +3,7 @@
 #   make test   run every test: unit tests, every notebook under nbval, the nbgrader round trip
 # For instructors:
 #   make student  write the student versions (nbgrader generate_assignment) to build/student/
+#   make site     build the course website into build/site/ (open build/site/index.html)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -10,10 +11,11 @@ BIN    := $(VENV)/bin
 # (pytest, nbval, scipy, nbgrader, build).
 LAB_STAMP  := $(VENV)/.installed-lab
 TEST_STAMP := $(VENV)/.installed-test
+SITE_STAMP := $(VENV)/.installed-site
 # Jupyter refuses to start as root (containers, some cloud machines) unless told it may.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 
-.PHONY: setup lab test student clean
+.PHONY: setup lab test student site clean
 
 setup: $(LAB_STAMP)
 
@@ -38,6 +40,14 @@ test: $(TEST_STAMP)
 
 student: $(TEST_STAMP)
 	$(BIN)/python scripts/make_student.py
+
+$(SITE_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e ".[site]"
+	touch $(SITE_STAMP)
+
+# From the committed notebooks as they are: nothing is executed.
+site: $(SITE_STAMP)
+	$(BIN)/python scripts/build_site.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
