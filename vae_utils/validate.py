@@ -28,6 +28,7 @@ values (NaN, pixel range); shape, dtype and device checks are free and run on ev
 """
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 
@@ -130,7 +131,7 @@ def model_device_dtype(model) -> tuple[torch.device | None, torch.dtype | None]:
     """The device and floating dtype of a model: its first parameter or buffer for a
     ``torch.nn.Module``, else the mean of its ``prior``. ``(None, None)`` when unknown."""
     if isinstance(model, nn.Module):
-        for t in list(model.parameters()) + list(model.buffers()):
+        for t in itertools.chain(model.parameters(), model.buffers()):
             return t.device, (t.dtype if t.is_floating_point() else None)
     try:
         mean = model.prior.mean
