@@ -119,3 +119,35 @@ def test_full_mnist_missing_or_truncated_file(tmp_path):
     img.write_bytes(img.read_bytes()[:-10])
     with pytest.raises(ValueError, match="t10k-images-idx3-ubyte.*truncated"):
         load_mnist("test", source="full", root=tmp_path)
+
+
+# --- issue 13: IDX edge cases -----------------------------------------------------------------
+
+def test_idx_header_cut_short(tmp_path):
+    """Defect 10: a header cut at 6 bytes failed inside numpy."""
+    _fake_full_mnist(tmp_path)
+    img = tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
+    img.write_bytes(img.read_bytes()[:6])
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte is truncated inside its header "
+                                         r"\(6 of 16 bytes\).*fetch it again"):
+        load_mnist("test", source="full", root=tmp_path)
+
+
+def test_idx_extra_bytes_are_not_called_truncated(tmp_path):
+    _fake_full_mnist(tmp_path)
+    img = tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
+    img.write_bytes(img.read_bytes() + b"\0" * 10)
+    with pytest.raises(ValueError, match=r"has 10 bytes more than its header announces") as e:
+        load_mnist("test", source="full", root=tmp_path)
+    assert "truncated" not in str(e.value)
+
+
+def test_idx_images_not_28x28_and_labels_outside_0_9(tmp_path):
+    _fake_full_mnist(tmp_path)
+    raw = tmp_path / "MNIST" / "raw"
+    _write_idx(raw / "t10k-images-idx3-ubyte", np.zeros((3, 14, 14)), False)
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte holds images of 14×14 pixels, expected 28×28"):
+        load_mnist("test", source="full", root=tmp_path)
+    _write_idx(raw / "train-labels-idx1-ubyte", np.array([0, 1, 12, 3, 4, 5]), False)
+    with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte holds labels outside the digits 0–9 \(up to 12\)"):
+        load_mnist("train", source="full", root=tmp_path)

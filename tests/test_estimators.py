@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch.distributions import Independent, Normal, kl_divergence
@@ -147,3 +148,77 @@ def _kl_diag_vs_full(q, post):
     from torch.distributions import MultivariateNormal
     qm = MultivariateNormal(q.base_dist.loc, scale_tril=torch.diag_embed(q.base_dist.scale))
     return kl_divergence(qm, post)
+
+
+# --- issue 13: every bad input answered clearly, through one log-weights routine ------------
+
+def test_integers_of_any_integer_type_are_accepted(linear_model):
+    """Defect 4: loops over np.logspace(...).astype(int) produce numpy integers."""
+    x, _ = _data(linear_model, 3)
+    q = linear_model.posterior(x)
+    exact = linear_model.log_marginal(x)
+    for n in (np.int64(4), np.int32(4), torch.tensor(4)):
+        torch.testing.assert_close(log_marginal_is(linear_model, x, q, n, chunk_size=np.int64(3)), exact)
+        assert log_marginal_mc(linear_model, x, n).shape == (3,)
+        assert elbo(linear_model, x, q, n).shape == iwae_bound(linear_model, x, q, n).shape == (3,)
+    with pytest.raises(ValueError, match=r"k must be a positive integer, got 2\.0 \(float\); pass int\(k\)"):
+        iwae_bound(linear_model, x, q, 2.0)
+
+
+def test_one_data_point_without_batch_dimension_is_refused_naming_x(linear_model):
+    """Defect 2: x of shape (d,) used to be read as d data points, giving d estimates."""
+    x, _ = _data(linear_model, 1)
+    with pytest.raises(ValueError, match=r"^x must be a batch of shape \(B, 5\).*one data point "
+                                         r"without a batch dimension.*x\[None\]"):
+        log_marginal_mc(linear_model, x[0], 10)
+    from vae_utils.lvm import LinearGaussianLVM
+    lvm = LinearGaussianLVM(linear_model.W, linear_model.b, linear_model.sigma)
+    with pytest.raises(ValueError, match=r"batch shape \(B,\) = \(5,\).*x\[None\]"):
+        log_marginal_is(lvm, x[0], lvm.posterior(x[0]), 10)
+    assert log_marginal_mc(linear_model, x[0][None], 10).shape == (1,)  # the fix works
+
+
+@pytest.mark.parametrize("bad,match", [
+    (torch.zeros(3, 4, dtype=torch.float64), r"^x must be a batch of shape \(B, 5\) .*got shape \(3, 4\)"),
+    (torch.tensor(1.0, dtype=torch.float64), r"^x must be a batch .*got a scalar"),
+    (torch.zeros(0, 5, dtype=torch.float64), r"^x is an empty batch"),
+    (torch.tensor([[0.0, 1, 2, 3, float("nan")]], dtype=torch.float64), r"^x contains NaN or inf"),
+])
+def test_shape_and_value_errors_name_x(linear_model, bad, match):
+    """Defects 5 and 3: these came from torch (or returned NaN) and never named x."""
+    q = linear_model.prior.expand((3,))  # x is checked before q
+    with pytest.raises(ValueError, match=match):
+        log_marginal_mc(linear_model, bad, 10)
+    with pytest.raises(ValueError, match=match):
+        elbo(linear_model, bad, q, 2)
+
+
+def test_vae_images_through_the_estimators():
+    """The VAE's x is checked against its likelihood's event shape; float64 x is converted."""
+    from vae_utils.vae import VAE
+    m = VAE(latent_dim=2)
+    x = (torch.rand(3, 1, 28, 28) > 0.5).float()
+    with pytest.raises(ValueError, match=r"x must be a batch of shape \(B, 1, 28, 28\).*x\.reshape\(-1, 1, 28, 28\)"):
+        log_marginal_mc(m, x.reshape(3, 784), 4)
+    with torch.no_grad():
+        torch.manual_seed(0)
+        a = log_marginal_is(m, x.double(), m.approximate_posterior(x.double()), 8)
+        torch.manual_seed(0)
+        b = log_marginal_is(m, x, m.approximate_posterior(x), 8)
+    assert a.dtype == torch.float32
+    torch.testing.assert_close(a, b)
+
+
+def test_estimators_follow_the_models_device():
+    """Defect 11: x is moved to the model's device (meta here, so it runs anywhere); a proposal
+    on another device is refused with the fix."""
+    from vae_utils.vae import VAE
+    m = VAE(latent_dim=2).to("meta")
+    x = (torch.rand(3, 1, 28, 28) > 0.5).float()
+    q = Independent(Normal(torch.zeros(3, 2, device="meta"), torch.ones(3, 2, device="meta"),
+                           validate_args=False), 1, validate_args=False)
+    assert log_marginal_mc(m, x, 4).device.type == "meta"
+    for est in (log_marginal_is, elbo, iwae_bound):
+        assert est(m, x, q, 4).device.type == "meta"
+    with pytest.raises(ValueError, match=r"q lives on cpu but the model on meta.*approximate_posterior"):
+        elbo(m, x, VAE(latent_dim=2).approximate_posterior(x), 4)

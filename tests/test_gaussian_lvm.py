@@ -115,3 +115,28 @@ def test_lvm_bad_arguments():
         LinearGaussianLVM(np.ones((3, 2)), np.ones(3), 0.0)
     with pytest.raises(ValueError, match=r"x must have shape \(\.\.\., d\) = \(\.\.\., 3\)"):
         LinearGaussianLVM(np.ones((3, 2)), np.ones(3), 1.0).log_marginal(np.ones(4))
+
+
+# --- issue 13: relative tolerances, integers of any integer type -------------------------------
+
+@pytest.mark.parametrize("scale", [1e-8, 1e-11, 1e8])
+def test_covariance_checks_are_relative_to_the_scale_of_sigma(scale):
+    """Defect 9: with entries near 1e-8 an asymmetric or non-PSD Σ passed the absolute
+    tolerances (Cholesky then read only one triangle; eigh clipped the negative eigenvalue)."""
+    asym = scale * np.array([[1.0, 0.5], [0.0, 1.0]])
+    with pytest.raises(ValueError, match=r"Sigma must be symmetric.*of its largest entry"):
+        sqrtm_psd(asym, "cholesky")
+    not_psd = scale * np.array([[1.0, 2.0], [2.0, 1.0]])
+    with pytest.raises(ValueError, match=r"not positive semi-definite: its smallest eigenvalue is -1e"):
+        sqrtm_psd(not_psd, "eigh")
+    S = scale * _spd(3)  # a good Σ in any unit still passes
+    np.testing.assert_allclose(sqrtm_psd(S, "eigh") @ sqrtm_psd(S, "eigh").T, S, rtol=1e-8, atol=0)
+
+
+def test_sample_counts_of_any_integer_type():
+    """Defect 4, lesson 1 and 2: numpy integers from np.logspace(...).astype(int)."""
+    assert sample_gaussian(np.zeros(2), np.eye(2), np.int64(5)).shape == (5, 2)
+    lvm = LinearGaussianLVM(np.ones((3, 1)), np.zeros(3), 0.5)
+    assert lvm.sample(torch.tensor(4))[0].shape == (4, 3)
+    with pytest.raises(ValueError, match=r"n must be a non-negative integer, got 2\.5"):
+        sample_gaussian(np.zeros(2), np.eye(2), 2.5)

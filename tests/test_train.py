@@ -1,3 +1,6 @@
+import math
+
+import numpy as np
 import pytest
 import torch
 
@@ -40,10 +43,8 @@ def test_same_seed_same_history(digits):
 
 def test_divergence_names_the_epoch(digits):
     x, _ = digits
-    bad = x[:64].clone()
-    bad[3, 0, 5, 5] = float("nan")
-    with pytest.raises(FloatingPointError, match="epoch 1"):
-        train_vae(VAE(latent_dim=2), bad, epochs=2, progress=False)
+    with pytest.raises(FloatingPointError, match=r"diverged at epoch \d+.*Lower the learning rate"):
+        train_vae(VAE(latent_dim=2), x[:64], epochs=3, lr=1e30, progress=False)
 
 
 @pytest.mark.parametrize("kw,match", [
@@ -56,8 +57,9 @@ def test_bad_arguments(digits, kw, match):
 
 
 def test_bad_data_shape():
-    with pytest.raises(ValueError, match=r"train_x must be a tensor of images \(N, 1, 28, 28\)"):
-        train_vae(VAE(latent_dim=2), torch.zeros(8, 784), progress=False)
+    with pytest.raises(ValueError, match=r"train_x must be a batch of images of shape \(N, 1, 28, 28\)"
+                                         r".*unsqueeze\(1\)"):
+        train_vae(VAE(latent_dim=2), torch.zeros(8, 28, 28), progress=False)
 
 
 def test_pick_device():
@@ -94,3 +96,51 @@ def test_out_of_range_data_is_rejected_once_up_front(digits):
         train_vae(VAE(latent_dim=2), x[:8] * 255, progress=False)
     with pytest.raises(ValueError, match=r"x must have values in \[0, 1\]"):
         evaluate(VAE(latent_dim=2), x[:8] - 1)
+
+
+# --- issue 13: every bad input answered clearly (vae_utils.validate) ------------------------
+
+def test_float64_data_is_converted_to_the_model_dtype(digits):
+    """Defect 1: lesson 1's .double() data failed deep in torch ("mat1 and mat2")."""
+    x, xt = digits
+    m = VAE(latent_dim=2)
+    torch.manual_seed(0)
+    ev64 = evaluate(m, xt.double())
+    torch.manual_seed(0)
+    assert ev64 == pytest.approx(evaluate(m, xt), rel=1e-6)
+    hist = train_vae(m, x[:64].double(), epochs=1, test_x=xt[:32].double(), progress=False)
+    assert all(math.isfinite(v) for v in hist["train_loss"] + hist["test_loss"])
+
+
+def test_nan_data_raises_up_front_naming_the_argument(digits):
+    """Defect 3: evaluate returned NaN, and test_loss in the history was silently NaN."""
+    x, xt = digits
+    bad = xt[:16].clone()
+    bad[5, 0, 1, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"^x contains NaN, in 1 image\(s\) \(first at index 5\)"):
+        evaluate(VAE(latent_dim=2), bad)
+    with pytest.raises(ValueError, match=r"^test_x contains NaN"):
+        train_vae(VAE(latent_dim=2), x[:16], epochs=1, test_x=bad, progress=False)
+    with pytest.raises(ValueError, match=r"^train_x contains NaN.*index 5"):
+        train_vae(VAE(latent_dim=2), bad, epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"^train_x is an empty batch"):
+        train_vae(VAE(latent_dim=2), x[:0], epochs=1, progress=False)
+
+
+def test_integers_of_any_integer_type_are_accepted(digits):
+    """Defect 4: numpy and 0-dim tensor integers were refused as "not a positive integer"."""
+    x, xt = digits
+    hist = train_vae(VAE(latent_dim=2), x[:32], epochs=np.int64(2), batch_size=torch.tensor(16),
+                     kl_warmup=np.int32(1), lr=np.float32(1e-3), progress=False)
+    assert hist["epoch"] == [1, 2]
+    assert math.isfinite(evaluate(VAE(latent_dim=2), xt[:32], batch_size=np.int64(10))["loss"])
+
+
+@pytest.mark.parametrize("batch_size,match", [
+    (-5, r"batch_size must be a positive integer, got -5"), (0, r"got 0; use 1 or more"),
+    (2.0, r"pass int\(batch_size\)"),
+])
+def test_evaluate_batch_size_is_checked(digits, batch_size, match):
+    """Defect 7: batch_size=-5 returned a loss of 0.0, batch_size=0 failed in range()."""
+    with pytest.raises(ValueError, match=match):
+        evaluate(VAE(latent_dim=2), digits[1][:8], batch_size=batch_size)

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -118,3 +119,120 @@ def test_gaussian_likelihood_matches_normal_log_prob():
     assert m.sample(3, mean=False).shape == (3, 1, 28, 28)
     with pytest.raises(ValueError, match="likelihood must be"):
         VAE(likelihood="poisson")
+
+
+# --- issue 13: every bad input answered clearly (vae_utils.validate) ------------------------
+
+def test_float64_images_and_codes_are_converted_to_the_model_dtype(x):
+    """Defect 1: numpy-built (float64) data used to fail deep in torch ("mat1 and mat2")."""
+    m = VAE(latent_dim=3)
+    mu, logvar = m.encode(x.double())
+    assert mu.dtype == torch.float32
+    torch.testing.assert_close(mu, m.encode(x)[0])
+    torch.testing.assert_close(m.decode(mu.double()), m.decode(mu))
+    torch.testing.assert_close(m.encode(x.numpy().astype("float64"))[0], mu)  # numpy arrays too
+    torch.manual_seed(0)
+    loss64 = negative_elbo(m, x.double())[0]
+    torch.manual_seed(0)
+    torch.testing.assert_close(loss64, negative_elbo(m, x)[0])
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (28, 28), (784,)])
+def test_one_image_without_batch_dimension_is_refused_naming_x(shape):
+    """Defects 2 and 6: a (1, 28, 28) image passed the shape check, then failed in the BCE."""
+    m = VAE(latent_dim=2)
+    one = torch.zeros(shape)
+    for f in (lambda: negative_elbo(m, one), lambda: m.encode(one)):
+        with pytest.raises(ValueError, match=r"^x must be a batch of images.*one image without a "
+                                             r"batch dimension.*x\.reshape\(1, 1, 28, 28\)"):
+            f()
+    loss, _, _ = negative_elbo(m, one.reshape(1, 1, 28, 28))  # the fix the message gives works
+    assert loss.shape == ()
+
+
+def test_empty_batch_and_nan_raise_instead_of_returning_nan(x):
+    """Defect 3: negative_elbo returned NaN for an empty batch and for NaN pixels."""
+    m = VAE(latent_dim=2)
+    with pytest.raises(ValueError, match=r"x is an empty batch .*at least one image"):
+        negative_elbo(m, x[:0])
+    bad = x.clone()
+    bad[2, 0, 3, 3] = float("nan")
+    with pytest.raises(ValueError, match=r"x contains NaN, in 1 image\(s\) \(first at index 2\)"):
+        negative_elbo(m, bad)
+
+
+@pytest.mark.parametrize("bad,match", [
+    (torch.zeros(5, 1, 28, 28, dtype=torch.uint8), r"x\.float\(\) / 255"),
+    (torch.zeros(5, 28, 28), r"channel dimension is missing; use x\.unsqueeze\(1\)"),
+    (torch.full((5, 1, 28, 28), -1.0), r"got range \[-1, -1\]"),
+])
+def test_bad_image_messages_give_the_fix(bad, match):
+    with pytest.raises(ValueError, match=match):
+        negative_elbo(VAE(latent_dim=2), bad)
+
+
+def test_integers_of_any_integer_type_are_accepted():
+    """Defect 4: np.int64(3) was refused as "not a positive integer"."""
+    m = VAE(latent_dim=np.int64(3), hidden=torch.tensor(16))
+    assert m.latent_dim == 3 and type(m.latent_dim) is int
+    assert m.sample(np.int64(2)).shape == (2, 1, 28, 28)
+    with pytest.raises(ValueError, match=r"latent_dim must be a positive integer, got True; pass a number"):
+        VAE(latent_dim=True)
+
+
+@pytest.mark.parametrize("n,match", [
+    (0, r"n must be a positive integer, got 0"), (-3, r"got -3"), (2.5, r"got 2\.5 \(float\); round it"),
+])
+def test_sample_count_is_checked(n, match):
+    """Defect 8: VAE.sample(n) with n ≤ 0 or a float was unchecked."""
+    with pytest.raises(ValueError, match=match):
+        VAE(latent_dim=2).sample(n)
+
+
+def test_negative_elbo_scores_x_with_the_models_likelihood(x):
+    """The loss goes through the protocol: a model with another p(x|z) trains unchanged."""
+    class WiderNoise(VAE):
+        def likelihood(self, z):
+            return Independent(Normal(torch.sigmoid(self.decode(z)), 0.3), 3)
+
+    torch.manual_seed(0)
+    m = WiderNoise(latent_dim=2)
+    torch.manual_seed(1)
+    _, recon, _ = negative_elbo(m, x)
+    torch.manual_seed(1)
+    mu, logvar = m.encode(x)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    torch.testing.assert_close(recon, -Normal(torch.sigmoid(m.decode(z)), 0.3).log_prob(x).sum((1, 2, 3)).mean())
+
+
+def test_grayscale_pixels_give_the_cross_entropy():
+    """Bernoulli likelihood on grayscale x: the cross-entropy, as the docstring says (the
+    likelihood is built without torch's support check, so grayscale is scored, not refused)."""
+    torch.manual_seed(0)
+    m = VAE(latent_dim=2)
+    gray = torch.rand(4, 1, 28, 28)
+    torch.manual_seed(1)
+    _, recon, _ = negative_elbo(m, gray)
+    torch.manual_seed(1)
+    mu, logvar = m.encode(gray)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    expected = F.binary_cross_entropy_with_logits(m.decode(z), gray, reduction="sum") / 4
+    torch.testing.assert_close(recon, expected)
+
+
+def test_negative_elbo_follows_the_models_device(x):
+    """Defect 11: x on another device than the model is moved there (checked on the meta
+    device, which exists on every machine; on a GPU too when there is one)."""
+    m = VAE(latent_dim=2).to("meta")
+    loss, recon, kl = negative_elbo(m, x)
+    assert loss.device.type == recon.device.type == kl.device.type == "meta"
+    assert m.encode(x)[0].device.type == "meta"
+    assert m.decode(torch.zeros(2, 2)).device.type == "meta"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_negative_elbo_on_cuda_takes_cpu_data(x):
+    m = VAE(latent_dim=2).cuda()
+    torch.manual_seed(0)
+    loss = negative_elbo(m, x)[0]
+    assert loss.device.type == "cuda" and torch.isfinite(loss)

@@ -2,6 +2,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
@@ -109,4 +110,47 @@ def test_latent_explorer_sliders_drive_the_code(monkeypatch):
     n = len(drawn)
     box.randomize(None)
     assert len(drawn) == n + 1  # one redraw for a new code, not one per slider
+    plt.close("all")
+
+
+# --- issue 13: unchecked edges (vae_utils.validate) -----------------------------------------
+
+def test_draw_gaussian_names_the_bad_setting():
+    """Defect 8: draw_gaussian(sigma1=nan) blamed Sigma."""
+    for kw, match in (({"sigma1": float("nan")}, r"^sigma1 must be a positive finite number, got nan"),
+                      ({"mu2": float("inf")}, r"^mu2 must be a finite number, got inf"),
+                      ({"rho": -1.0}, r"^rho must be a finite number in \(-1, 1\).*singular"),
+                      ({"n": -3}, r"^n must be a non-negative integer")):
+        with pytest.raises(ValueError, match=match):
+            draw_gaussian(**kw)
+    _, x = draw_gaussian(n=np.int64(7), seed=np.int64(3))  # any integer type
+    assert x.shape == (7, 2)
+    plt.close("all")
+
+
+def test_interpolate_checks_its_images():
+    """Defect 8: 0–255 images were encoded as they were; wrong sizes failed in reshape."""
+    from vae_utils.widgets import interpolate
+    m = _tiny_vae()
+    good = (torch.rand(1, 28, 28) > 0.5).float()
+    with pytest.raises(ValueError, match=r"^x_a must have values in \[0, 1\].*divide 8-bit images by 255"):
+        interpolate(m, good * 255, good)
+    with pytest.raises(ValueError, match=r"^x_b must be one 28×28 image.*got shape \(14, 14\)"):
+        interpolate(m, good, torch.zeros(14, 14))
+    with pytest.raises(ValueError, match=r"^x_b must be one 28×28 image.*got shape \(2, 1, 28, 28\).*x_b\[i\]"):
+        interpolate(m, good, torch.zeros(2, 1, 28, 28))
+    with pytest.raises(ValueError, match=r"^x_a must be floating point.*x_a\.float\(\) / 255"):
+        interpolate(m, (good * 255).to(torch.uint8), good)
+    assert interpolate(m, good.double().numpy(), good[0], steps=np.int64(3)).shape == (3, 1, 28, 28)
+
+
+def test_latent_explorer_checks_n_sliders_and_images():
+    """Defect 8: latent_explorer(n_sliders=-2) built a widget with no sliders."""
+    import vae_utils.widgets as widgets
+    m = _tiny_vae()
+    images = (torch.rand(4, 1, 28, 28) > 0.5).float()
+    with pytest.raises(ValueError, match=r"^n_sliders must be a positive integer, got -2"):
+        widgets.latent_explorer(m, images, n_sliders=-2)
+    with pytest.raises(ValueError, match=r"^images must have values in \[0, 1\]"):
+        widgets.latent_explorer(m, images * 255)
     plt.close("all")

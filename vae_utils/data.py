@@ -115,10 +115,18 @@ def _read_idx(path: Path, expected_ndim: int) -> np.ndarray:
     ndim = data[3]
     if ndim != expected_ndim:
         raise ValueError(f"{path} has {ndim} dimensions, expected {expected_ndim}; {fix}.")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise ValueError(f"{path} is truncated inside its header ({len(data)} of {header} bytes); {fix}.")
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(shape)):
-        raise ValueError(f"{path} is truncated ({body.size} of {int(np.prod(shape))} values); {fix}.")
+    body = np.frombuffer(data, dtype=np.uint8, offset=header)
+    expected = int(np.prod(shape))
+    if body.size < expected:
+        raise ValueError(f"{path} is truncated ({body.size} of {expected} values); {fix}.")
+    if body.size > expected:
+        raise ValueError(f"{path} has {body.size - expected} bytes more than its header announces "
+                         f"({expected} values of shape {shape}): not a complete MNIST file as "
+                         f"published; {fix}.")
     return body.reshape(shape).copy()  # writable, so torch.from_numpy does not warn
 
 
@@ -147,6 +155,12 @@ def _load_full(split: str, root: Path | None) -> tuple[np.ndarray, np.ndarray]:
         paths.append(p)
     images = _read_idx(paths[0], 3)
     labels = _read_idx(paths[1], 1)
+    if images.shape[1:] != (28, 28):
+        raise ValueError(f"{paths[0]} holds images of {images.shape[1]}×{images.shape[2]} pixels, "
+                         f"expected 28×28 (MNIST); fetch the MNIST files again (see data/README.md).")
+    if labels.size and labels.max() > 9:
+        raise ValueError(f"{paths[1]} holds labels outside the digits 0–9 (up to {int(labels.max())}); "
+                         f"fetch the MNIST files again (see data/README.md).")
     if len(images) != len(labels):
         raise ValueError(f"{paths[0]} has {len(images)} images but {paths[1]} has {len(labels)} "
                          f"labels; fetch both again (see data/README.md).")

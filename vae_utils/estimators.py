@@ -13,16 +13,21 @@ linear-Gaussian model of lesson 2 and for the VAE of lesson 6.
 All results are in nats and computed in log space (log-sum-exp), so they stay finite
 when p(x) itself underflows (hundreds of dimensions). Randomness comes from torch's
 global generator: seed it with ``torch.manual_seed``.
+
+The four estimators share one routine, ``_log_weights``: it checks the arguments
+(``vae_utils.validate``), converts x to the model's dtype and moves it to the model's
+device, draws the N samples in memory-bounded chunks and returns the (N, B) log-weights;
+each estimator is then one line of reduction. x is always a batch (B, *event_shape): one
+data point without its batch dimension is refused, naming ``x``, with the fix ``x[None]``.
 """
 from __future__ import annotations
 
 import math
-from typing import Iterator
-
 import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
+from . import validate
 __all__ = [
     "kl_normal_std_normal",
     "log_marginal_mc",
@@ -67,54 +72,85 @@ def _check_model(model) -> None:
         )
 
 
-def _check_n(name: str, n) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"{name} must be a positive integer, got {n!r}.")
-    return n
-
-
-def _check_q(q, x: Tensor, name: str) -> None:
+def _check_q(q, x: Tensor, name: str, device: torch.device | None) -> None:
     if not isinstance(q, Distribution):
         raise ValueError(f"{name} must be a torch.distributions.Distribution, got {type(q).__name__}.")
-    if x.dim() < 1:
-        raise ValueError("x must be a batch of shape (B, *event_shape); got a scalar.")
     if tuple(q.batch_shape) != (x.shape[0],):
+        hint = (" If x is one data point, make it a batch of one with x[None] and build the "
+                "distribution from that." if tuple(q.batch_shape) == () else "")
         raise ValueError(
             f"{name} must have batch shape (B,) = ({x.shape[0]},), one distribution over z per "
-            f"data point; got batch shape {tuple(q.batch_shape)}. Build it from the whole batch "
-            f"x, e.g. model.approximate_posterior(x)."
+            f"data point of x; got batch shape {tuple(q.batch_shape)}. Build it from the whole batch "
+            f"x, e.g. model.approximate_posterior(x).{hint}"
         )
+    try:
+        q_device = q.mean.device
+    except Exception:  # noqa: BLE001 - a distribution without a mean: torch will tell
+        return
+    if device is not None and q_device != device:
+        raise ValueError(f"{name} lives on {q_device} but the model on {device}; build it from the "
+                         f"model, e.g. model.approximate_posterior(x), or on {device}.")
 
 
 def _chunk(n: int, x: Tensor, chunk_size: int | None) -> int:
     if chunk_size is not None:
-        return _check_n("chunk_size", chunk_size)
+        return validate.count(chunk_size, "chunk_size")
     per_sample = max(1, x.numel())
     return max(1, min(n, _MAX_ELEMENTS // per_sample))
 
 
-def _log_weights(model, x: Tensor, q: Distribution | None, n: int, chunk: int,
-                 reparameterize: bool) -> Iterator[Tensor]:
-    """Yield log w = log p(x, z) − log q(z) for z ~ q (or log p(x|z) for z ~ prior when q is None),
-    in chunks of shape (c, B)."""
+def _x_shape_error(x: Tensor, event_shape: tuple) -> ValueError:
+    want = f"(B, {', '.join(map(str, event_shape))})" if event_shape else "(B,)"
+    if tuple(x.shape) == event_shape:
+        fix = "this is one data point without a batch dimension; for a batch of one use x[None]"
+    elif math.prod(x.shape[1:]) == math.prod(event_shape):
+        fix = f"reshape it: x.reshape(-1, {', '.join(map(str, event_shape))})"
+    else:
+        fix = "the model describes data points of the event shape above"
+    return ValueError(f"x must be a batch of shape {want} for this model (its likelihood's event "
+                      f"shape is {event_shape}), got shape {tuple(x.shape)}; {fix}.")
+
+
+def _log_weights(model, x, q: Distribution | None, n_samples, *, n_name: str = "n_samples",
+                 q_name: str = "q", chunk_size: int | None = None,
+                 reparameterize: bool = False) -> Tensor:
+    """All N log-weights, shape (N, B): log w = log p(x, z) − log q(z) for z ~ q, or
+    log p(x|z) for z ~ prior when q is None. The one routine behind the four estimators.
+
+    Checks the model, the count, x (a non-empty, finite batch, converted to the model's
+    dtype and device), q's batch shape and device, and — at the first chunk — that x's
+    per-example shape is the likelihood's event shape. Draws the samples in chunks whose
+    likelihood values fit in memory; the draws are the same whatever the chunking.
+    """
+    _check_model(model)
+    n = validate.count(n_samples, n_name)
+    x = validate.data_batch(x, "x", like=model)
+    if q is not None:
+        _check_q(q, x, q_name, x.device)
+    chunk = _chunk(n, x, chunk_size)
     B = x.shape[0]
-    done = 0
+    out, done = [], 0
     while done < n:
         c = min(chunk, n - done)
         if q is None:
             z = model.prior.sample((c, B))
-            lw = model.likelihood(z).log_prob(x)
         else:
             z = q.rsample((c,)) if (reparameterize and q.has_rsample) else q.sample((c,))
-            lw = model.likelihood(z).log_prob(x) + model.prior.log_prob(z) - q.log_prob(z)
+        lik = model.likelihood(z)
+        if tuple(lik.batch_shape) == (c, B) and tuple(lik.event_shape) != tuple(x.shape[1:]):
+            raise _x_shape_error(x, tuple(lik.event_shape))
+        lw = lik.log_prob(x)
+        if q is not None:
+            lw = lw + model.prior.log_prob(z) - q.log_prob(z)
         if lw.shape != (c, B):
             raise ValueError(
                 f"log-weights have shape {tuple(lw.shape)}, expected ({c}, {B}): the model's "
                 f"likelihood(z) must have batch shape equal to z's batch shape and event shape "
                 f"equal to x's per-example shape {tuple(x.shape[1:])}."
             )
-        yield lw
+        out.append(lw)
         done += c
+    return torch.cat(out, dim=0)
 
 
 def log_marginal_mc(model, x: Tensor, n_samples: int, *, chunk_size: int | None = None) -> Tensor:
@@ -124,21 +160,21 @@ def log_marginal_mc(model, x: Tensor, n_samples: int, *, chunk_size: int | None 
 
     Args:
         model: latent-variable model with ``prior`` and ``likelihood(z)``.
-        x: data batch, shape (B, *event_shape).
-        n_samples: N ≥ 1 prior samples per data point.
+        x: data batch, shape (B, *event_shape), B ≥ 1, finite; converted to the model's
+            dtype and moved to its device (the result lives there too).
+        n_samples: N ≥ 1 prior samples per data point (any integer type).
         chunk_size: samples evaluated at once (memory bound); default picks one.
     Returns:
         Tensor (B,), nats. p̂(x) is unbiased for p(x); log p̂(x) is biased low.
     Raises:
-        ValueError: ``n_samples`` < 1, or a model that does not follow the protocol.
+        ValueError: ``n_samples`` not an integer ≥ 1; x not a non-empty finite batch whose per-example shape is the
+            likelihood's event shape (one data point without its batch dimension is refused:
+            use ``x[None]``), or a model that does not follow the protocol.
     Source: Bishop, "Pattern Recognition and Machine Learning" (2006), §11.1;
         Kingma & Welling 2019, "An Introduction to VAEs", §2.7.
     """
-    _check_model(model)
-    n = _check_n("n_samples", n_samples)
-    x = torch.as_tensor(x)
-    lw = torch.cat(list(_log_weights(model, x, None, n, _chunk(n, x, chunk_size), False)), dim=0)
-    return torch.logsumexp(lw, dim=0) - math.log(n)
+    lw = _log_weights(model, x, None, n_samples, chunk_size=chunk_size)
+    return torch.logsumexp(lw, dim=0) - math.log(len(lw))
 
 
 def log_marginal_is(model, x: Tensor, proposal: Distribution, n_samples: int, *,
@@ -152,23 +188,23 @@ def log_marginal_is(model, x: Tensor, proposal: Distribution, n_samples: int, *,
 
     Args:
         model: latent-variable model with ``prior`` and ``likelihood(z)``.
-        x: data batch, shape (B, *event_shape).
+        x: data batch, shape (B, *event_shape), B ≥ 1, finite; converted to the model's
+            dtype and moved to its device (the result lives there too).
         proposal: distribution q over z with batch shape (B,).
-        n_samples: N ≥ 1.
+        n_samples: N ≥ 1 (any integer type).
         chunk_size: samples evaluated at once (memory bound); default picks one.
     Returns:
         Tensor (B,), nats. Unbiased for p(x), biased low for log p(x).
     Raises:
-        ValueError: ``n_samples`` < 1, or proposal batch shape ≠ (B,).
+        ValueError: ``n_samples`` not an integer ≥ 1; proposal batch shape ≠ (B,) or
+            proposal on another device than the model; x not a non-empty finite batch whose per-example shape is the
+            likelihood's event shape (one data point without its batch dimension is refused:
+            use ``x[None]``), or a model that does not follow the protocol.
     Source: Kingma & Welling 2019, "An Introduction to VAEs", §2.7;
         Rezende, Mohamed & Wierstra 2014, appendix E.
     """
-    _check_model(model)
-    n = _check_n("n_samples", n_samples)
-    x = torch.as_tensor(x)
-    _check_q(proposal, x, "proposal")
-    lw = torch.cat(list(_log_weights(model, x, proposal, n, _chunk(n, x, chunk_size), False)), dim=0)
-    return torch.logsumexp(lw, dim=0) - math.log(n)
+    lw = _log_weights(model, x, proposal, n_samples, q_name="proposal", chunk_size=chunk_size)
+    return torch.logsumexp(lw, dim=0) - math.log(len(lw))
 
 
 def effective_sample_size(log_weights: Tensor, dim: int = 0) -> Tensor:
@@ -212,21 +248,21 @@ def elbo(model, x: Tensor, q: Distribution, n_samples: int = 1, *,
 
     Args:
         model: latent-variable model with ``prior`` and ``likelihood(z)``.
-        x: data batch, shape (B, *event_shape).
+        x: data batch, shape (B, *event_shape), B ≥ 1, finite; converted to the model's
+            dtype and moved to its device (the result lives there too).
         q: variational distribution over z with batch shape (B,).
-        n_samples: samples averaged per data point, ≥ 1.
+        n_samples: samples averaged per data point, ≥ 1 (any integer type).
         chunk_size: samples evaluated at once (memory bound); default picks one.
     Returns:
         Tensor (B,), nats.
     Raises:
-        ValueError: ``n_samples`` < 1, or q's batch shape ≠ (B,).
+        ValueError: ``n_samples`` not an integer ≥ 1; q's batch shape ≠ (B,) or q on
+            another device than the model; x not a non-empty finite batch whose per-example shape is the
+            likelihood's event shape (one data point without its batch dimension is refused:
+            use ``x[None]``), or a model that does not follow the protocol.
     Source: Kingma & Welling 2014, eq. 2–3; Kingma & Welling 2019, §2.2.
     """
-    _check_model(model)
-    n = _check_n("n_samples", n_samples)
-    x = torch.as_tensor(x)
-    _check_q(q, x, "q")
-    lw = torch.cat(list(_log_weights(model, x, q, n, _chunk(n, x, chunk_size), True)), dim=0)
+    lw = _log_weights(model, x, q, n_samples, chunk_size=chunk_size, reparameterize=True)
     return lw.mean(dim=0)
 
 
@@ -239,19 +275,19 @@ def iwae_bound(model, x: Tensor, q: Distribution, k: int, *, chunk_size: int | N
 
     Args:
         model: latent-variable model with ``prior`` and ``likelihood(z)``.
-        x: data batch, shape (B, *event_shape).
+        x: data batch, shape (B, *event_shape), B ≥ 1, finite; converted to the model's
+            dtype and moved to its device (the result lives there too).
         q: distribution over z with batch shape (B,).
-        k: number of importance samples, ≥ 1.
+        k: number of importance samples, ≥ 1 (any integer type).
         chunk_size: samples evaluated at once (memory bound); default picks one.
     Returns:
         Tensor (B,), nats; one draw of the bound per data point.
     Raises:
-        ValueError: ``k`` < 1, or q's batch shape ≠ (B,).
+        ValueError: ``k`` not an integer ≥ 1; q's batch shape ≠ (B,) or q on another
+            device than the model; x not a non-empty finite batch whose per-example shape is the
+            likelihood's event shape (one data point without its batch dimension is refused:
+            use ``x[None]``), or a model that does not follow the protocol.
     Source: Burda, Grosse & Salakhutdinov 2016, "Importance Weighted Autoencoders", eq. 8.
     """
-    _check_model(model)
-    n = _check_n("k", k)
-    x = torch.as_tensor(x)
-    _check_q(q, x, "q")
-    lw = torch.cat(list(_log_weights(model, x, q, n, _chunk(n, x, chunk_size), True)), dim=0)
-    return torch.logsumexp(lw, dim=0) - math.log(n)
+    lw = _log_weights(model, x, q, k, n_name="k", chunk_size=chunk_size, reparameterize=True)
+    return torch.logsumexp(lw, dim=0) - math.log(len(lw))

@@ -13,6 +13,7 @@ import math
 import torch
 from torch import Tensor
 
+from . import validate
 __all__ = ["fit_gaussian", "sqrtm_psd", "sample_gaussian", "gaussian_log_prob"]
 
 _METHODS = ("cholesky", "eigh")
@@ -30,13 +31,18 @@ def _as64(a, name: str) -> Tensor:
 
 
 def _check_cov(Sigma: Tensor, *, tol: float = 1e-8) -> Tensor:
+    """Square and symmetric up to ``tol`` *relative* to Σ's largest entry, so a covariance
+    in any unit (entries of 1e-8 or 1e8) is judged alike."""
     if Sigma.dim() != 2 or Sigma.shape[0] != Sigma.shape[1]:
         raise ValueError(f"Sigma must be a square matrix (d, d), got shape {tuple(Sigma.shape)}.")
-    scale = max(1.0, Sigma.abs().max().item())
+    if Sigma.numel() == 0:
+        raise ValueError("Sigma is an empty (0, 0) matrix; a covariance needs at least one dimension.")
+    scale = Sigma.abs().max().item()
     asym = (Sigma - Sigma.T).abs().max().item()
     if asym > tol * scale:
-        raise ValueError(f"Sigma must be symmetric, but |Sigma - Sigma.T| reaches {asym:.3g}; "
-                         f"use (Sigma + Sigma.T) / 2 if the asymmetry is rounding error.")
+        raise ValueError(f"Sigma must be symmetric, but |Sigma - Sigma.T| reaches {asym:.3g} "
+                         f"({asym / scale:.3g} of its largest entry); use (Sigma + Sigma.T) / 2 if "
+                         f"the asymmetry is rounding error.")
     return Sigma
 
 
@@ -80,7 +86,7 @@ def sqrtm_psd(Sigma, method: str = "cholesky") -> Tensor:
         L, shape (d, d), float64.
     Raises:
         ValueError: Σ not square, not symmetric, not PSD (the message gives the smallest
-            eigenvalue), singular with ``"cholesky"`` (use ``"eigh"`` or Σ + εI), or an
+            eigenvalue; both tolerances are relative to Σ's scale), singular with ``"cholesky"`` (use ``"eigh"`` or Σ + εI), or an
             unknown method.
     Source: Golub & Van Loan, "Matrix Computations" (4th ed.), §4.2 (Cholesky) and §8.1
         (symmetric eigendecomposition).
@@ -89,11 +95,11 @@ def sqrtm_psd(Sigma, method: str = "cholesky") -> Tensor:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}.")
     Sigma = _check_cov(_as64(Sigma, "Sigma"))
     evals, evecs = torch.linalg.eigh(Sigma)
-    tol = 1e-10 * max(1.0, evals.abs().max().item()) * Sigma.shape[0]
+    tol = 1e-10 * evals.abs().max().item() * Sigma.shape[0]  # relative: rounding scales with Σ
     lam_min = evals.min().item()
     if lam_min < -tol:
         raise ValueError(f"Sigma is not positive semi-definite: its smallest eigenvalue is "
-                         f"{lam_min:.3g}. A covariance matrix has eigenvalues ≥ 0; check how it "
+                         f"{lam_min:.3g} (largest {evals.max().item():.3g}). A covariance matrix has eigenvalues ≥ 0; check how it "
                          f"was computed.")
     if method == "eigh":
         return evecs @ torch.diag(evals.clamp(min=0).sqrt()) @ evecs.T
@@ -112,7 +118,7 @@ def sample_gaussian(mu, Sigma, n: int, *, method: str = "cholesky",
     Args:
         mu: mean, shape (d,).
         Sigma: covariance, shape (d, d), symmetric PSD.
-        n: number of samples, ≥ 0.
+        n: number of samples, ≥ 0 (any integer type).
         method: square root used, ``"cholesky"`` or ``"eigh"``.
         generator: optional torch.Generator for the z draws (default: global RNG).
     Returns:
@@ -129,8 +135,7 @@ def sample_gaussian(mu, Sigma, n: int, *, method: str = "cholesky",
     if Sigma.shape != (len(mu), len(mu)):
         raise ValueError(f"Sigma must have shape (d, d) = ({len(mu)}, {len(mu)}) to match mu, "
                          f"got {tuple(Sigma.shape)}.")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"n must be a non-negative integer, got {n!r}.")
+    n = validate.count(n, "n", minimum=0)
     L = sqrtm_psd(Sigma, method)
     z = torch.randn(n, len(mu), dtype=torch.float64, generator=generator)
     return mu + z @ L.T

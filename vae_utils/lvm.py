@@ -15,6 +15,8 @@ import torch
 from torch import Tensor
 from torch.distributions import Independent, MultivariateNormal, Normal
 
+from . import validate
+
 __all__ = ["LinearGaussianLVM"]
 
 
@@ -67,9 +69,9 @@ class LinearGaussianLVM:
         return Independent(Normal(z @ self.W.T + self.b, self.sigma), 1)
 
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        """Ancestral sampling: z ~ p(z), then x ~ p(x|z). Returns (x (n, d), z (n, k))."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"n must be a non-negative integer, got {n!r}.")
+        """Ancestral sampling: z ~ p(z), then x ~ p(x|z). Returns (x (n, d), z (n, k)).
+        n ≥ 0, any integer type; ValueError otherwise."""
+        n = validate.count(n, "n", minimum=0)
         z = torch.randn(n, self.k, dtype=torch.float64, generator=generator)
         eps = torch.randn(n, self.d, dtype=torch.float64, generator=generator)
         return z @ self.W.T + self.b + self.sigma * eps, z

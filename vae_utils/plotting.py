@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from . import validate
 __all__ = ["DIGIT_COLORS", "show_images", "plot_history", "latent_scatter"]
 
 DIGIT_COLORS = ["#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442",
@@ -32,12 +33,15 @@ def show_images(images, nrow: int = 10, *, title: str | None = None, ax=None, vm
 
     Args:
         images: tensor or array (N, 1, H, W), (N, H, W) or (N, 784), values in [0, vmax].
-        nrow: images per row; title: axes title; ax: axes to draw on (new figure if None).
+        nrow: images per row, ≥ 1 (any integer type); title: axes title; ax: axes to draw on
+            (new figure if None); vmax: the value drawn black, > 0.
     Returns:
         The matplotlib axes.
     Raises:
-        ValueError: images of another shape.
+        ValueError: images of another shape, nrow < 1, vmax ≤ 0.
     """
+    nrow = validate.count(nrow, "nrow")
+    vmax = validate.number(vmax, "vmax", minimum=0)
     x = _to_numpy_images(images)
     n, h, w = x.shape
     ncol = nrow
@@ -79,12 +83,18 @@ def latent_scatter(z, labels, *, ax=None, title: str | None = None, s: float = 6
     drawn at its median code. Returns the axes.
 
     Raises:
-        ValueError: z not of shape (N, 2), or labels not of length N.
+        ValueError: z not of shape (N, 2), labels not of shape (N,), or labels that are not
+            digit classes 0–9 (they would be left out of the picture).
     """
     z = torch.as_tensor(z).detach().cpu().numpy()
-    labels = torch.as_tensor(labels).cpu().numpy()
-    if z.ndim != 2 or z.shape[1] != 2 or len(z) != len(labels):
+    labels = torch.as_tensor(labels).detach().cpu().numpy()
+    if z.ndim != 2 or z.shape[1] != 2 or labels.ndim != 1 or len(z) != len(labels):
         raise ValueError(f"z must have shape (N, 2) and labels (N,), got {z.shape} and {labels.shape}.")
+    bad = ~np.isin(labels, np.arange(10))
+    if bad.any():
+        raise ValueError(f"labels must be digit classes 0–9, but {int(bad.sum())} of {len(labels)} are "
+                         f"not (e.g. {labels[bad][0].item()!r}); each class gets one of ten colours, so "
+                         f"other labels would silently vanish from the plot. Map them to 0–9 first.")
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 5))
     for c in range(10):

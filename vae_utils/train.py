@@ -12,7 +12,8 @@ import time
 import torch
 from torch import Tensor
 
-from .vae import VAE, _check_pixel_range, negative_elbo
+from . import validate
+from .vae import VAE, negative_elbo
 
 __all__ = ["pick_device", "train_vae", "evaluate"]
 
@@ -52,19 +53,6 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
-def _check_data(x, name: str) -> Tensor:
-    if not isinstance(x, Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"{name} must be a tensor of images (N, 1, 28, 28), got {shape}; "
-                         f"pass the first element of load_mnist(...).")
-    if len(x) == 0:
-        raise ValueError(f"{name} is empty.")
-    if not torch.is_floating_point(x):
-        raise ValueError(f"{name} must be floating point with values in [0, 1], got dtype {x.dtype}.")
-    _check_pixel_range(x, name)
-    return x
-
-
 def _adam(params, lr: float) -> torch.optim.Optimizer:
     """Adam with the fused kernel where this torch build has it for the device (about 28 % more
     images/s on a 2-core CPU, benchmarks/README.md), the standard one otherwise."""
@@ -79,12 +67,17 @@ def _adam(params, lr: float) -> torch.optim.Optimizer:
 def evaluate(model: VAE, x: Tensor, *, batch_size: int = 1000) -> dict[str, float]:
     """Mean one-sample −ELBO and its two terms over images ``x`` (N, 1, 28, 28), in eval mode.
 
+    x (or flat (N, 784)) is converted to the model's dtype and moved to its device;
+    ``batch_size`` images (any integer type, ≥ 1) are scored at a time.
+
     Returns:
         dict with ``loss``, ``recon``, ``kl``: floats, nats per image (loss = recon + kl).
     Raises:
-        ValueError: x not of shape (N, 1, 28, 28), not floating point, or outside [0, 1].
+        ValueError: x not a non-empty batch of images, not floating point, NaN, or outside
+            [0, 1]; batch_size not a positive integer (``vae_utils.validate``).
     """
-    x = _check_data(x, "x")
+    x = validate.images(x, "x", like=model)
+    batch_size = validate.count(batch_size, "batch_size")
     was_training = model.training
     model.eval()
     dev = next(model.parameters()).device
@@ -131,21 +124,18 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
         ``test_x`` is given; ``beta`` (the KL weight used in each epoch); plus ``device`` (str).
         ``train_loss`` is always recon + KL, the −ELBO, whatever the KL weight.
     Raises:
-        ValueError: bad shapes or hyper-parameters, an unavailable device.
+        ValueError: bad shapes or hyper-parameters, an unavailable device, NaN or values
+            outside [0, 1] in ``train_x`` or ``test_x`` (``vae_utils.validate``; integers of
+            any integer type are accepted, float64 images are converted to the model's dtype).
         FloatingPointError: the loss became NaN or infinite (the message names the epoch).
     """
-    train_x = _check_data(train_x, "train_x")
+    train_x = validate.images(train_x, "train_x", like=model)
     if test_x is not None:
-        test_x = _check_data(test_x, "test_x")
-    for name, v in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}.")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}.")
-    if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta >= 0):
-        raise ValueError(f"beta must be a number ≥ 0, got {beta!r}.")
-    if isinstance(kl_warmup, bool) or not isinstance(kl_warmup, int) or kl_warmup < 0:
-        raise ValueError(f"kl_warmup must be a non-negative integer (epochs), got {kl_warmup!r}.")
+        test_x = validate.images(test_x, "test_x", like=model)
+    epochs, batch_size = validate.count(epochs, "epochs"), validate.count(batch_size, "batch_size")
+    lr = validate.number(lr, "lr", minimum=0)
+    beta = validate.number(beta, "beta", minimum=0, strict=False)
+    kl_warmup = validate.count(kl_warmup, "kl_warmup", minimum=0)
     dev = pick_device(device)
     if seed is not None:
         torch.manual_seed(seed)

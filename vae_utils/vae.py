@@ -12,38 +12,16 @@ Source: Kingma & Welling 2014, "Auto-Encoding Variational Bayes", §3 and append
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Bernoulli, Independent, Normal
 
+from . import validate
 from .estimators import kl_normal_std_normal
+from .validate import IMAGE_SHAPE
 
 __all__ = ["VAE", "negative_elbo"]
 
-IMAGE_SHAPE = (1, 28, 28)
 _ARCHS = ("mlp", "conv")
-
-
-def _check_images(x, name: str = "x") -> Tensor:
-    if not isinstance(x, Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of shape (N, 1, 28, 28), got {type(x).__name__}.")
-    if x.dim() < 2 or tuple(x.shape[-3:]) != IMAGE_SHAPE and tuple(x.shape[-1:]) != (784,):
-        raise ValueError(f"{name} must have shape (N, 1, 28, 28) (or (N, 784)), got {tuple(x.shape)}.")
-    if not torch.is_floating_point(x):
-        raise ValueError(f"{name} must be floating point with values in [0, 1], got dtype {x.dtype}; "
-                         f"use load_mnist(), which returns float32 images.")
-    return x.reshape(*x.shape[: -3 if tuple(x.shape[-3:]) == IMAGE_SHAPE else -1], *IMAGE_SHAPE)
-
-
-def _check_pixel_range(x: Tensor, name: str = "x") -> None:
-    """Raise if pixel values leave [0, 1]. Reads two numbers back from the device (a sync on GPU).
-    NaN passes on purpose: training then stops with an error that names the epoch."""
-    if x.numel() == 0:
-        return
-    lo, hi = x.min().item(), x.max().item()
-    if lo < 0 or hi > 1:
-        raise ValueError(f"{name} must have values in [0, 1] (pixel intensities), got range "
-                         f"[{lo:.3g}, {hi:.3g}]; divide 8-bit images by 255.")
 
 
 class VAE(nn.Module):
@@ -59,10 +37,12 @@ class VAE(nn.Module):
         obs_sigma: the fixed pixel noise σ of the Gaussian likelihood, > 0.
     Raises:
         ValueError: unknown ``arch`` or ``likelihood``, or a non-positive ``latent_dim`` /
-            ``hidden`` / ``obs_sigma``.
+            ``hidden`` / ``obs_sigma`` (integers of any integer type, numpy's included).
 
-    Shapes: ``encode`` takes x (N, 1, 28, 28) float in [0, 1] and returns (mu, logvar), each
-    (N, d). ``decode`` takes z (..., d) and returns Bernoulli logits (..., 1, 28, 28).
+    Shapes: ``encode`` takes x (N, 1, 28, 28) (or (N, 784)) float in [0, 1] and returns
+    (mu, logvar), each (N, d). ``decode`` takes z (..., d) and returns Bernoulli logits
+    (..., 1, 28, 28). Inputs of another float dtype (float64 from numpy) are converted to
+    the model's dtype and moved to its device (``vae_utils.validate``); outputs live there.
     """
 
     def __init__(self, latent_dim: int = 20, arch: str = "mlp", hidden: int = 400, *,
@@ -72,12 +52,9 @@ class VAE(nn.Module):
             raise ValueError(f"arch must be one of {_ARCHS}, got {arch!r}.")
         if likelihood not in ("bernoulli", "gaussian"):
             raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}.")
-        if not (isinstance(obs_sigma, (int, float)) and obs_sigma > 0):
-            raise ValueError(f"obs_sigma must be a positive number, got {obs_sigma!r}.")
-        self.likelihood_name, self.obs_sigma = likelihood, float(obs_sigma)
-        for name, v in (("latent_dim", latent_dim), ("hidden", hidden)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}.")
+        self.likelihood_name = likelihood
+        self.obs_sigma = validate.number(obs_sigma, "obs_sigma", minimum=0)
+        latent_dim, hidden = validate.count(latent_dim, "latent_dim"), validate.count(hidden, "hidden")
         self.latent_dim, self.arch, self.hidden = latent_dim, arch, hidden
         if arch == "mlp":
             self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(784, hidden), nn.ReLU())
@@ -102,16 +79,20 @@ class VAE(nn.Module):
 
     # --- the network -----------------------------------------------------------------
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Encoder: x (N, 1, 28, 28) → (mu, logvar), each (N, latent_dim); logvar = log σ²."""
-        x = _check_images(x)
-        h = self.encoder(x.reshape(-1, *IMAGE_SHAPE))
+        """Encoder: x (N, 1, 28, 28) or (N, 784) → (mu, logvar), each (N, latent_dim); logvar = log σ².
+
+        x's values are not read (no device sync): ``negative_elbo`` checks them.
+        Raises ValueError: x not a batch of images (``vae_utils.validate.images``)."""
+        x = validate.images(x, like=self, check_values=False)
+        h = self.encoder(x)
         return self.to_mu(h), self.to_logvar(h)
 
     def decode(self, z: Tensor) -> Tensor:
-        """Decoder: z (..., latent_dim) → Bernoulli logits (..., 1, 28, 28)."""
-        if not isinstance(z, Tensor) or z.dim() < 1 or z.shape[-1] != self.latent_dim:
-            shape = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
-            raise ValueError(f"z must be a tensor of shape (..., {self.latent_dim}), got {shape}.")
+        """Decoder: z (..., latent_dim) → logits f(z) (..., 1, 28, 28) (Bernoulli logits; for the
+        Gaussian likelihood the pixel means are sigmoid(f(z))).
+
+        Raises ValueError: z's last dimension is not latent_dim."""
+        z = validate.latent_codes(z, latent_dim=self.latent_dim, like=self)
         batch = z.shape[:-1]
         return self.decoder(z.reshape(-1, self.latent_dim)).reshape(*batch, *IMAGE_SHAPE)
 
@@ -129,18 +110,25 @@ class VAE(nn.Module):
     # --- the course's latent-variable-model protocol ---------------------------------------
     @property
     def prior(self) -> Independent:
-        """p(z) = N(0, I), event shape (latent_dim,)."""
-        return Independent(Normal(self.prior_loc, self.prior_scale), 1)
+        """p(z) = N(0, I), event shape (latent_dim,). Its parameters are constants, so torch's
+        argument validation (a device sync) is skipped."""
+        return Independent(Normal(self.prior_loc, self.prior_scale, validate_args=False), 1,
+                           validate_args=False)
 
     def likelihood(self, z: Tensor) -> Independent:
         """p(x|z) over images: batch shape z.shape[:-1], event (1, 28, 28).
 
         Independent Bernoulli pixels with logits f(z), or — for ``likelihood="gaussian"`` —
-        independent Normal pixels N(sigmoid(f(z)), obs_sigma²)."""
+        independent Normal pixels N(sigmoid(f(z)), obs_sigma²).
+
+        Built without argument validation: the Bernoulli then also scores grayscale pixels
+        in [0, 1] (the cross-entropy ``negative_elbo``'s docstring describes), and the
+        training loop, which calls this every step, never waits for a device sync."""
         out = self.decode(z)
         if self.likelihood_name == "gaussian":
-            return Independent(Normal(torch.sigmoid(out), self.obs_sigma), 3)
-        return Independent(Bernoulli(logits=out), 3)
+            return Independent(Normal(torch.sigmoid(out), self.obs_sigma, validate_args=False), 3,
+                               validate_args=False)
+        return Independent(Bernoulli(logits=out, validate_args=False), 3, validate_args=False)
 
     def approximate_posterior(self, x: Tensor) -> Independent:
         """q(z|x) = N(mu, diag σ²) from the encoder; batch (N,), event (latent_dim,)."""
@@ -150,7 +138,10 @@ class VAE(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, *, mean: bool = True) -> Tensor:
         """n images from the model: z ~ p(z), then the decoder's mean E[x|z] (``mean=True``)
-        or a sample x ~ p(x|z). Shape (n, 1, 28, 28)."""
+        or a sample x ~ p(x|z). Shape (n, 1, 28, 28), on the model's device.
+
+        Raises ValueError: n is not a positive integer."""
+        n = validate.count(n, "n")
         p = self.likelihood(self.prior.sample((n,)))
         return p.mean if mean else p.sample()
 
@@ -160,32 +151,34 @@ def negative_elbo(model: VAE, x: Tensor, *, check_input: bool = True) -> tuple[T
 
     −ELBO(x) = −E_q[log p(x|z)] + KL(q(z|x) ‖ p(z))
              =        recon      +        kl
-    recon is the negative log-likelihood −log p(x|z) summed over the 784 pixels (Bernoulli,
-    or Gaussian for ``VAE(likelihood="gaussian")``), with one z = μ + σ ε; kl is the closed form ``kl_normal_std_normal``. Both are *summed* over
-    pixels and latent dimensions and *averaged* over the batch, so they stay in the ratio
-    the ELBO prescribes (no hidden β).
+    recon = −``model.likelihood(z).log_prob(x)`` for one z = μ + σ ε, ε ~ N(0, I): the
+    model's own p(x|z) scores x (course protocol), so a Bernoulli, a Gaussian or any other
+    decoder likelihood trains the same way. kl is the closed form ``kl_normal_std_normal``.
+    Both are *summed* over pixels and latent dimensions and *averaged* over the batch, so
+    they stay in the ratio the ELBO prescribes (no hidden β).
 
     Args:
-        model: a ``VAE``.
-        x: images (N, 1, 28, 28), float, values in [0, 1]. Binary images make recon a true
-            negative log-likelihood; grayscale values give the cross-entropy instead, which
-            is not the log-density of any distribution over grayscale images.
-        check_input: check that x lies in [0, 1]. The check reads values back from the
-            device; ``train_vae`` checks its data once and then skips it per batch.
+        model: a ``VAE`` — or any model with ``encode(x) → (mu, logvar)`` (a diagonal
+            Gaussian q(z|x)), a N(0, I) prior, and ``likelihood(z)`` with event shape
+            (1, 28, 28).
+        x: a batch of images (N, 1, 28, 28) or (N, 784), N ≥ 1, float, values in [0, 1];
+            converted to the model's dtype and moved to its device. Binary images make
+            recon a true negative log-likelihood; grayscale values give the cross-entropy
+            instead, which is not the log-density of any distribution over grayscale images.
+        check_input: check x for NaN and for values outside [0, 1]. The check reads values
+            back from the device; ``train_vae`` checks its data once and then skips it per batch.
     Returns:
-        (loss, recon, kl): scalar tensors, nats per image, loss = recon + kl.
+        (loss, recon, kl): scalar tensors on the model's device, nats per image, loss = recon + kl.
         This is a one-sample estimate of −ELBO ≥ −log p(x), not −log p(x) itself.
     Raises:
-        ValueError: wrong shape or dtype, or values outside [0, 1].
+        ValueError: not a batch of images (one image without its batch dimension included;
+            the message gives ``x.reshape(1, 1, 28, 28)``), an empty batch, an integer dtype,
+            NaN, or values outside [0, 1] (``vae_utils.validate.images``).
     Source: Kingma & Welling 2014, eq. 10 and appendix B.
     """
-    x = _check_images(x)
-    if check_input:
-        _check_pixel_range(x)
-    logits, mu, logvar = model(x)
-    if getattr(model, "likelihood_name", "bernoulli") == "gaussian":
-        recon = -Normal(torch.sigmoid(logits), model.obs_sigma).log_prob(x).sum() / x.shape[0]
-    else:
-        recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
+    x = validate.images(x, like=model, check_values=check_input)
+    mu, logvar = model.encode(x)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)  # reparameterization: z = μ + σ ε
+    recon = -model.likelihood(z).log_prob(x).mean()
     kl = kl_normal_std_normal(mu, logvar).mean()
     return recon + kl, recon, kl

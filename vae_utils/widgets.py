@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from . import validate
 from .gaussian import gaussian_log_prob, sample_gaussian
 
 __all__ = ["draw_gaussian", "gaussian_explorer", "decode_mean", "draw_latent", "interpolate",
@@ -24,16 +25,20 @@ def draw_gaussian(mu1: float = 0.0, mu2: float = 0.0, sigma1: float = 1.0, sigma
         mu1, mu2: the mean μ.
         sigma1, sigma2: standard deviations, > 0.
         rho: correlation, in (−1, 1).
-        n: number of samples; seed: seeds z, so moving a slider moves the same points.
+        n: number of samples, ≥ 0; seed: seeds z, so moving a slider moves the same points
+            (both any integer type).
     Returns:
         (ax, samples): the matplotlib axes and the samples, tensor (n, 2).
     Raises:
-        ValueError: sigma ≤ 0 or |rho| ≥ 1 (Σ would not be positive definite).
+        ValueError: a NaN or infinite setting, sigma ≤ 0 or |rho| ≥ 1 (Σ would not be
+            positive definite) — each named by its argument.
     """
-    if sigma1 <= 0 or sigma2 <= 0:
-        raise ValueError(f"sigma1 and sigma2 must be positive, got {sigma1} and {sigma2}.")
-    if not -1 < rho < 1:
-        raise ValueError(f"rho must lie strictly between -1 and 1, got {rho}.")
+    mu1, mu2 = validate.number(mu1, "mu1"), validate.number(mu2, "mu2")
+    sigma1 = validate.number(sigma1, "sigma1", minimum=0, why="it is a standard deviation")
+    sigma2 = validate.number(sigma2, "sigma2", minimum=0, why="it is a standard deviation")
+    rho = validate.number(rho, "rho", minimum=-1, maximum=1,
+                          why="|rho| = 1 would make Σ singular")
+    n, seed = validate.count(n, "n", minimum=0), validate.count(seed, "seed", minimum=0)
     mu = torch.tensor([mu1, mu2], dtype=torch.float64)
     c = rho * sigma1 * sigma2
     Sigma = torch.tensor([[sigma1 ** 2, c], [c, sigma2 ** 2]], dtype=torch.float64)
@@ -122,14 +127,25 @@ def draw_latent(model, z, *, ax=None, title: str | None = None):
 def interpolate(model, x_a, x_b, steps: int = 10) -> torch.Tensor:
     """Decode the straight line between the encoder means of two images (lesson 6).
 
-    z_t = (1 − t) μ(x_a) + t μ(x_b), t = 0 … 1. Returns decoder means (steps, 1, 28, 28).
+    z_t = (1 − t) μ(x_a) + t μ(x_b), t = 0 … 1.
+
+    Args:
+        model: a ``VAE``.
+        x_a, x_b: one image each, shape (1, 28, 28), (28, 28) or (784,), float in [0, 1].
+        steps: points on the line, ≥ 2 (any integer type).
+    Returns:
+        Decoder means (steps, 1, 28, 28), in [0, 1], on the CPU.
+    Raises:
+        ValueError: an image of another size, not floating point, NaN or outside [0, 1]
+            (0–255 pixels: the message says to divide by 255); steps < 2.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-        raise ValueError(f"steps must be an integer ≥ 2, got {steps!r}.")
+    steps = validate.count(steps, "steps", minimum=2)
+    x_a = validate.images(x_a, "x_a", like=model, one=True)
+    x_b = validate.images(x_b, "x_b", like=model, one=True)
     dev = next(model.parameters()).device
     with torch.no_grad():
-        mu_a, _ = model.encode(torch.as_tensor(x_a).reshape(1, 1, 28, 28).float().to(dev))
-        mu_b, _ = model.encode(torch.as_tensor(x_b).reshape(1, 1, 28, 28).float().to(dev))
+        mu_a, _ = model.encode(x_a)
+        mu_b, _ = model.encode(x_b)
     t = torch.linspace(0, 1, steps, device=dev)[:, None]
     return decode_mean(model, (1 - t) * mu_a + t * mu_b)
 
@@ -141,14 +157,26 @@ def latent_explorer(model, images=None, *, n_sliders: int = 6, seed: int = 0):
     their value), a "random z ~ p(z)" button, and "encode digit #" to start from the encoder
     mean μ(x) of ``images[i]`` (default: the test digits).
 
-    Returns an ipywidgets ``VBox``; ``.z`` holds the current code (tensor, latent_dim).
+    Args:
+        model: a ``VAE``.
+        images: images (N, 1, 28, 28) in [0, 1] to encode; default the test digits.
+        n_sliders: sliders shown, ≥ 1 (any integer type); at most ``latent_dim`` are used.
+        seed: seeds the "random z" button.
+    Returns:
+        An ipywidgets ``VBox``; ``.z`` holds the current code (tensor, latent_dim).
+    Raises:
+        ValueError: n_sliders or seed not an integer of the right range; images not a
+            non-empty batch of images in [0, 1] (``vae_utils.validate``).
     """
     import ipywidgets as W
     from IPython.display import display
 
+    n_sliders = validate.count(n_sliders, "n_sliders")
+    seed = validate.count(seed, "seed", minimum=0)
     if images is None:
         from .data import load_mnist
         images, _ = load_mnist("test")
+    images = validate.images(images, "images")
     k = min(n_sliders, model.latent_dim)
     state = {"z": torch.zeros(model.latent_dim), "hold": False}
     gen = torch.Generator().manual_seed(seed)
