@@ -79,7 +79,12 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--device", default="all", help="'all' (every device present), 'auto', 'cpu', 'cuda', 'mps'")
     ap.add_argument("--arch", default="mlp", choices=["mlp", "conv"])
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = ap.parse_args()
+    if args.threads is not None:
+        if args.threads < 1:
+            ap.error("--threads must be at least 1")
+        torch.set_num_threads(args.threads)
 
     train_x, _ = load_mnist("train", binarize=args.data == "binary")
     test_x, _ = load_mnist("test")
