@@ -19,8 +19,8 @@ import pytest
 pytest.importorskip("build", reason="the packaging test needs `build`: pip install -e '.[test]'")
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ["checks", "data", "estimators", "gaussian", "lvm", "plotting", "setup_check", "train",
-           "vae", "widgets"]
+MODULES = ["checks", "data", "estimators", "gaussian", "lvm", "plotting", "pretrained", "setup_check",
+           "train", "vae", "validate", "widgets"]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,8 @@ def test_wheel_and_sdist_hold_every_module_and_the_digits(dists):
         snames = {n.split("/", 1)[1] for n in t.getnames() if "/" in n}
     for member in [f"vae_utils/{m}.py" for m in MODULES if m != "checks"] + [
             "vae_utils/checks/__init__.py", "vae_utils/checks/_common.py",
-            "vae_utils/datasets/mnist5k.npz"]:
+            "vae_utils/datasets/mnist5k.npz", "vae_utils/weights/vae_mlp20.pt",
+            "vae_utils/weights/vae_mlp2.pt"]:
         assert member in names, f"{member} missing from {wheel.name}"
         assert member in snames, f"{member} missing from {sdist.name}"
 

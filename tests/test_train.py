@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from vae_utils.data import load_mnist
-from vae_utils.train import evaluate, pick_device, train_vae
+from vae_utils.train import cosine_lr, evaluate, pick_device, train_vae
 from vae_utils.vae import VAE
 
 
@@ -144,3 +144,143 @@ def test_evaluate_batch_size_is_checked(digits, batch_size, match):
     """Defect 7: batch_size=-5 returned a loss of 0.0, batch_size=0 failed in range()."""
     with pytest.raises(ValueError, match=match):
         evaluate(VAE(latent_dim=2), digits[1][:8], batch_size=batch_size)
+
+
+# --- dynamic binarization, cosine schedule, batches, CUDA graphs (issue 11) -----------------
+
+class RecordingVAE(VAE):
+    """A VAE that keeps a copy of every batch it is trained on."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen = []
+
+    def encode(self, x):  # negative_elbo encodes each training batch once
+        if self.training:
+            self.seen.append(x.detach().clone())
+        return super().encode(x)
+
+
+def test_history_keys_and_lr(digits):
+    x, xt = digits
+    hist = train_vae(VAE(latent_dim=2), x[:100], epochs=3, test_x=xt[:50], progress=False)
+    assert set(hist) == {"epoch", "train_loss", "train_recon", "train_kl", "seconds", "lr", "beta",
+                         "test_loss", "test_recon", "test_kl", "device", "dynamic_binarization",
+                         "cuda_graph"}
+    assert len(hist["lr"]) == 3 and hist["cuda_graph"] is False  # CPU: eager
+    assert hist["dynamic_binarization"] is False  # load_mnist("train") is already binary
+
+
+def test_cosine_schedule_matches_closed_form(digits):
+    x, _ = digits
+    epochs, lr = 6, 3e-3
+    hist = train_vae(VAE(latent_dim=2), x[:32], epochs=epochs, lr=lr, progress=False)
+    expected = [lr * 0.5 * (1 + math.cos(math.pi * (e - 1) / epochs)) for e in range(1, epochs + 1)]
+    assert hist["lr"] == pytest.approx(expected, rel=1e-12)
+    assert hist["lr"][0] == lr and hist["lr"][-1] > 0
+    assert [cosine_lr(lr, e, epochs) for e in range(1, epochs + 1)] == pytest.approx(expected)
+    const = train_vae(VAE(latent_dim=2), x[:32], epochs=3, lr=lr, lr_schedule="constant", progress=False)
+    assert const["lr"] == [lr] * 3
+
+
+def test_the_optimizer_uses_the_scheduled_rate(digits, monkeypatch):
+    """The rate in the history is the one Adam steps with (read from its param group)."""
+    import vae_utils.train as tr
+    used = []
+    real_step = tr._Step.__call__
+
+    def spy(self, xb):
+        used.append(float(self.opt.param_groups[0]["lr"]))
+        real_step(self, xb)
+
+    monkeypatch.setattr(tr._Step, "__call__", spy)
+    hist = train_vae(VAE(latent_dim=2), digits[0][:64], epochs=4, batch_size=32, progress=False)
+    assert used == [lr for lr in hist["lr"] for _ in range(2)]
+
+
+def test_every_image_is_used_including_the_last_partial_batch(digits):
+    x, _ = digits
+    data = x[:100]  # binary: unchanged by training, so the batches can be matched to the data
+    m = RecordingVAE(latent_dim=2)
+    train_vae(m, data, epochs=2, batch_size=32, progress=False)
+    sizes = [len(b) for b in m.seen]
+    assert sizes == [32, 32, 32, 4] * 2
+    for epoch in range(2):
+        got = torch.cat(m.seen[4 * epoch: 4 * epoch + 4]).flatten(1)
+        # the same multiset of images: sort rows lexicographically by a random projection
+        proj = torch.randn(784, dtype=torch.float64)
+        assert torch.equal(torch.sort(got.double() @ proj).values, torch.sort(data.flatten(1).double() @ proj).values)
+
+
+def test_dynamic_binarization_draws_bernoulli_samples():
+    gray, _ = load_mnist("train", binarize=False, source="embedded")
+    digit = gray[0:1]
+    data = digit.repeat(64, 1, 1, 1)  # one grayscale digit, 64 times
+    m = RecordingVAE(latent_dim=2)
+    hist = train_vae(m, data, epochs=20, batch_size=64, lr=1e-6, progress=False)
+    assert hist["dynamic_binarization"] is True
+    seen = torch.cat(m.seen)
+    assert len(seen) == 64 * 20
+    assert set(seen.unique().tolist()) == {0.0, 1.0}
+    # each pixel is 1 with probability equal to its intensity: 1,280 draws per pixel, SE ≤ 0.014
+    assert (seen.mean(0) - digit[0]).abs().max() < 0.075
+    assert (seen[:, :, digit[0, 0] == 0] == 0).all() and (seen[:, :, digit[0, 0] == 1] == 1).all()
+    # fresh draws: two epochs' samples of the same image differ
+    assert not torch.equal(m.seen[0][0], m.seen[1][0])
+
+
+def test_binary_images_are_unchanged(digits):
+    x, _ = digits
+    m = RecordingVAE(latent_dim=2)
+    train_vae(m, x[:64], epochs=1, batch_size=64, progress=False, dynamic_binarization=True)
+    assert torch.equal(m.seen[0].sum(0), x[:64].sum(0))
+
+
+def test_binarization_off_and_gaussian_decoder_train_on_intensities():
+    gray, _ = load_mnist("train", binarize=False, source="embedded")
+    for model, kw in ((RecordingVAE(latent_dim=2), {"dynamic_binarization": False}),
+                      (RecordingVAE(latent_dim=2, likelihood="gaussian"), {})):
+        hist = train_vae(model, gray[:64], epochs=1, batch_size=64, progress=False, **kw)
+        assert hist["dynamic_binarization"] is False
+        assert torch.allclose(model.seen[0].sum(0), gray[:64].sum(0), atol=1e-4)
+    with pytest.raises(ValueError, match="dynamic_binarization=True needs a Bernoulli decoder"):
+        train_vae(VAE(latent_dim=2, likelihood="gaussian"), gray[:8], progress=False,
+                  dynamic_binarization=True)
+
+
+def test_nan_in_grayscale_data_is_reported():
+    gray, _ = load_mnist("train", binarize=False, source="embedded")
+    bad = gray[:16].clone()
+    bad[2, 0, 3, 3] = float("nan")
+    # Refused before training (dynamic binarization would otherwise turn NaN into a pixel).
+    with pytest.raises(ValueError, match=r"^train_x contains NaN.*index 2"):
+        train_vae(VAE(latent_dim=2), bad, epochs=1, progress=False)
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"lr_schedule": "linear"}, "lr_schedule"), ({"lr_schedule": None}, "lr_schedule"),
+    ({"dynamic_binarization": "yes"}, "dynamic_binarization"), ({"dynamic_binarization": 1}, "dynamic_binarization"),
+    ({"cuda_graph": None}, "cuda_graph"), ({"kl_warmup": -1}, "kl_warmup"), ({"beta": -0.5}, "beta"),
+    ({"epochs": 2.0}, "epochs"), ({"lr": float("nan")}, "lr"),
+])
+def test_bad_keyword_values(digits, kw, match):
+    with pytest.raises(ValueError, match=match):
+        train_vae(VAE(latent_dim=2), digits[0][:8], progress=False, **kw)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_graph_and_eager_give_the_same_losses():
+    """Graph replay and the eager loop draw the same random numbers and make the same Adam
+    updates, so their per-epoch losses agree to float rounding (the last batch is partial:
+    500 = 3 × 128 + 116, so both captured graphs are exercised)."""
+    gray, _ = load_mnist("train", binarize=False, source="embedded")
+    runs = {}
+    for graph in (True, False):
+        torch.manual_seed(0)
+        m = VAE(latent_dim=8)
+        runs[graph] = train_vae(m, gray[:500], epochs=4, device="cuda", seed=5, kl_warmup=2,
+                                cuda_graph=graph, progress=False)
+    assert runs[True]["cuda_graph"] is True and runs[False]["cuda_graph"] is False
+    for k in ("train_loss", "train_recon", "train_kl"):
+        assert runs[True][k] == pytest.approx(runs[False][k], rel=1e-4), k
+    assert runs[True]["lr"] == runs[False]["lr"]

@@ -2,22 +2,5 @@
 
 Each module is the distilled code of one part of the course:
 
-==========================  ===================================================================
-``vae_utils.data``          ``load_mnist``: the embedded 5,000 MNIST digits (all lessons)
-``vae_utils.gaussian``      ``fit_gaussian``, ``sqrtm_psd``, ``sample_gaussian``,
-                            ``gaussian_log_prob`` (lesson 1)
-``vae_utils.lvm``           ``LinearGaussianLVM``, the exact yardstick (lessons 2–5)
-``vae_utils.estimators``    estimators of log p(x) and the closed-form KL (lessons 3–5)
-``vae_utils.vae``           the VAE, ``negative_elbo`` (lesson 6)
-``vae_utils.train``         ``train_vae``, ``evaluate``, ``pick_device`` (lesson 6)
-``vae_utils.plotting``      image grids, latent scatter, loss curves
-``vae_utils.widgets``       Gaussian explorer, latent explorer, interpolation (lessons 1 and 6)
-``vae_utils.checks``        the exercises' checks, one module per lesson (shared helpers in
-                            ``_common``)
-``vae_utils.setup_check``   ``check_setup``: is this machine ready? (notebook 00)
-``vae_utils.validate``      the argument checks every public function runs: one message style
-                            (argument, what was wrong, the fix) for images, latent codes,
-                            counts and numbers
-==========================  ===================================================================
-"""
+==========================  ============================================================"""
 __version__ = "0.1.0"

@@ -17,8 +17,8 @@ _PACKAGES = [  # (import name, minimum version, why the course needs it)
 
 # Every module of the course package: a partial install (a wheel built without a subpackage,
 # an old copy on the path) shows up here by name instead of at some lesson's first cell.
-_COURSE_MODULES = ["data", "gaussian", "lvm", "estimators", "vae", "train", "plotting", "widgets",
-                   "checks"]
+_COURSE_MODULES = ["validate", "data", "gaussian", "lvm", "estimators", "vae", "train", "pretrained",
+                   "plotting", "widgets", "checks"]
 
 
 def _version_tuple(v: str) -> tuple[int, ...]:
