@@ -194,6 +194,29 @@ def try_yours(fn: Callable, *args, **kwargs) -> Any:
         return _FALLBACKS[name](*args, **kwargs)
 
 
+def hidden_model(d: int, k: int, sigma: float, seed: int, *, w_scale: float = 1.0, n_x: int | None = None):
+    """A check's hidden linear-Gaussian model (lesson 2's yardstick, exact p(x) and posterior):
+    W = w_scale · randn(d, k), b = randn(d), from ``gen(seed)``; with ``n_x``, also ``n_x`` data
+    points drawn from it. Returns the model, or ``(model, x)`` with x of shape (n_x, d)."""
+    from ..lvm import LinearGaussianLVM
+    g = gen(seed)
+    W = torch.randn(d, k, generator=g, dtype=torch.float64) * w_scale
+    b = torch.randn(d, generator=g, dtype=torch.float64)
+    model = LinearGaussianLVM(W, b, sigma)
+    if n_x is None:
+        return model
+    x, _ = model.sample(n_x, generator=g)
+    return model, x
+
+
+def run_seeded(fn, *args, seed: int, name: str):
+    """``call`` the learner's function under torch seed ``seed`` (plus the check's offset),
+    restoring the learner's own random state afterwards."""
+    with torch.random.fork_rng(devices=[]):
+        manual_seed(seed)
+        return call(fn, *args, name=name)
+
+
 def as_tensor(value: Any, what: str) -> torch.Tensor:
     try:
         return torch.as_tensor(value, dtype=torch.float64)

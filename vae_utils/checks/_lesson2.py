@@ -5,16 +5,11 @@ import math
 
 import torch
 
-from ..lvm import LinearGaussianLVM
-from ._common import exercise, gen, manual_seed, as_tensor, call, expect_close, expect_shape, fail, passed
+from ._common import hidden_model, exercise, gen, manual_seed, as_tensor, call, expect_close, expect_shape, fail, passed
 
 __all__ = ["inverse_cdf_exponential", "marginal_covariance", "ancestral_sample", "log_joint"]
 
 
-def _hidden_model(seed: int = 7) -> LinearGaussianLVM:
-    g = gen(seed)
-    return LinearGaussianLVM(torch.randn(4, 2, generator=g, dtype=torch.float64) * 1.5,
-                             torch.randn(4, generator=g, dtype=torch.float64), 0.5)
 
 
 @exercise()
@@ -42,7 +37,7 @@ def inverse_cdf_exponential(fn) -> None:
 @exercise("vae_utils.lvm.LinearGaussianLVM.marginal")
 def marginal_covariance(fn) -> None:
     """Check ``fn(W, sigma) -> (d, d)``: the covariance W Wᵀ + σ² I of x = W z + b + σ ε."""
-    model = _hidden_model(11)
+    model = hidden_model(4, 2, 0.5, 11, w_scale=1.5)
     C = as_tensor(call(fn, model.W.clone(), model.sigma, name="marginal_covariance"), "the covariance")
     expected = model.marginal().covariance_matrix
     d = model.d
@@ -66,7 +61,7 @@ def ancestral_sample(fn) -> None:
 
     Draws 100,000 pairs and checks the shapes, that z is standard normal, that x − (W z + b)
     has standard deviation σ in every coordinate, and the covariance of x."""
-    model = _hidden_model(13)
+    model = hidden_model(4, 2, 0.5, 13, w_scale=1.5)
     n = 100_000
     with torch.random.fork_rng():
         manual_seed(17)
@@ -94,7 +89,7 @@ def ancestral_sample(fn) -> None:
 @exercise()
 def log_joint(fn) -> None:
     """Check ``fn(model, x, z) -> (B,)``: log p(x, z) = log p(z) + log p(x|z), in nats."""
-    model = _hidden_model(19)
+    model = hidden_model(4, 2, 0.5, 19, w_scale=1.5)
     g = gen(23)
     x, z = model.sample(5, generator=g)
     z = z + 0.3  # not the z that generated x: any pair (x, z) has a joint density

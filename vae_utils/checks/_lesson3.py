@@ -13,19 +13,11 @@ import torch
 
 from ..estimators import effective_sample_size
 from ..lvm import LinearGaussianLVM
-from ._common import exercise, fallback_for, gen, manual_seed, as_tensor, call, expect_close, expect_shape, fail, passed
+from ._common import hidden_model, run_seeded, exercise, fallback_for, gen, as_tensor, call, expect_close, expect_shape, fail, passed
 
 __all__ = ["mc_marginal", "log_mean_exp", "log_marginal_mc", "samples_needed"]
 
 
-def _hidden_model(d: int, k: int, sigma: float, w_scale: float, seed: int, n_x: int = 4):
-    """A linear-Gaussian model with random W, b and n_x data points drawn from it."""
-    g = gen(seed)
-    W = torch.randn(d, k, generator=g, dtype=torch.float64) * w_scale
-    b = torch.randn(d, generator=g, dtype=torch.float64)
-    model = LinearGaussianLVM(W, b, sigma)
-    x, _ = model.sample(n_x, generator=g)
-    return model, x
 
 
 def _naive_cv2(model: LinearGaussianLVM, x: torch.Tensor) -> torch.Tensor:
@@ -39,10 +31,6 @@ def _naive_cv2(model: LinearGaussianLVM, x: torch.Tensor) -> torch.Tensor:
     return torch.expm1(log_second_moment - 2 * model.log_marginal(x))
 
 
-def _run_seeded(fn, *args, seed: int, name: str):
-    with torch.random.fork_rng(devices=[]):
-        manual_seed(seed)
-        return call(fn, *args, name=name)
 
 
 @exercise("vae_utils.estimators.log_marginal_mc")
@@ -59,9 +47,9 @@ def mc_marginal(fn) -> None:
             exact p(x) (with a hint for log-space answers, sums instead of means, and
             averages of log p(x|z)).
     """
-    model, x = _hidden_model(d=3, k=2, sigma=1.0, w_scale=1.0, seed=31)
+    model, x = hidden_model(3, 2, 1.0, 31, w_scale=1.0, n_x=4)
     n = 20_000
-    out = as_tensor(_run_seeded(fn, model, x.clone(), n, seed=32, name="mc_marginal"), "the estimate p̂(x)")
+    out = as_tensor(run_seeded(fn, model, x.clone(), n, seed=32, name="mc_marginal"), "the estimate p̂(x)")
     expect_shape(out, (4,), "the estimate p̂(x)",
                  "one estimate per data point: average p(x|z) over the samples (dim=0), "
                  "e.g. model.likelihood(z).log_prob(x).exp().mean(dim=0) with z of shape (n_samples, B, k).")
@@ -147,9 +135,9 @@ def log_marginal_mc(fn) -> None:
             of log p(x|z) instead of a log-sum-exp, or an estimate more than 5 standard errors
             from the exact log p(x).
     """
-    model, x = _hidden_model(d=600, k=1, sigma=1.0, w_scale=0.05, seed=33)
+    model, x = hidden_model(600, 1, 1.0, 33, w_scale=0.05, n_x=4)
     n = 1000
-    out = as_tensor(_run_seeded(fn, model, x.clone(), n, seed=34, name="log_marginal_mc"), "log p̂(x)")
+    out = as_tensor(run_seeded(fn, model, x.clone(), n, seed=34, name="log_marginal_mc"), "log p̂(x)")
     expect_shape(out, (4,), "log p̂(x)",
                  "one estimate per data point: z = model.prior.sample((n_samples, B)) gives log p(x|z) "
                  "of shape (n_samples, B); reduce over dim 0.")

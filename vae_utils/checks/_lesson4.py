@@ -14,18 +14,11 @@ from torch.distributions import Distribution, Independent, Normal
 
 from .. import estimators
 from ..lvm import LinearGaussianLVM
-from ._common import exercise, fallback_for, gen, manual_seed, as_tensor, call, expect_close, expect_shape, fail, passed
+from ._common import hidden_model, run_seeded, exercise, fallback_for, gen, manual_seed, as_tensor, call, expect_close, expect_shape, fail, passed
 
 __all__ = ["log_importance_weights", "log_marginal_is", "effective_sample_size", "make_proposal"]
 
 
-def _hidden_model(d: int, k: int, sigma: float, seed: int, n_x: int):
-    g = gen(seed)
-    W = torch.randn(d, k, generator=g, dtype=torch.float64)
-    b = torch.randn(d, generator=g, dtype=torch.float64)
-    model = LinearGaussianLVM(W, b, sigma)
-    x, _ = model.sample(n_x, generator=g)
-    return model, x
 
 
 def _posterior_sd(model: LinearGaussianLVM, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,10 +32,6 @@ def _offset_proposal(model: LinearGaussianLVM, x: torch.Tensor) -> Independent:
     return Independent(Normal(mean + 0.5 * sd, 1.5 * sd), 1)
 
 
-def _run_seeded(fn, *args, seed: int, name: str):
-    with torch.random.fork_rng(devices=[]):
-        manual_seed(seed)
-        return call(fn, *args, name=name)
 
 
 @exercise("vae_utils.estimators._log_weights")
@@ -57,7 +46,7 @@ def log_importance_weights(fn) -> None:
         CheckFailure: wrong shape, weights instead of log-weights, a missing prior term, the
             sign of log q flipped, or values off by more than 1e-8 nats.
     """
-    model, x = _hidden_model(d=6, k=3, sigma=0.7, seed=51, n_x=4)
+    model, x = hidden_model(6, 3, 0.7, 51, n_x=4)
     q = _offset_proposal(model, x)
     g = gen(52)
     mean, sd = q.base_dist.loc, q.base_dist.scale
@@ -106,11 +95,11 @@ def log_marginal_is(fn) -> None:
         CheckFailure: wrong shape, NaN/inf, a missing −log N, a missing prior or proposal
             term, an average of log-weights instead of a log-sum-exp, or an estimate too far off.
     """
-    model, x = _hidden_model(d=6, k=3, sigma=0.7, seed=53, n_x=4)
+    model, x = hidden_model(6, 3, 0.7, 53, n_x=4)
     exact = model.log_marginal(x)
     post = model.posterior(x)
     for n in (1, 5):
-        out = as_tensor(_run_seeded(fn, model, x.clone(), post, n, seed=54, name="log_marginal_is"), "log p̂(x)")
+        out = as_tensor(run_seeded(fn, model, x.clone(), post, n, seed=54, name="log_marginal_is"), "log p̂(x)")
         expect_shape(out, (4,), "log p̂(x)", "one estimate per data point: reduce the (N, B) log-weights over dim 0.")
         if not torch.all(torch.isfinite(out)):
             fail("log p̂(x) contains NaN or inf.", "stay in log space: torch.logsumexp(log_w, dim=0) − math.log(N).")
@@ -125,7 +114,7 @@ def log_marginal_is(fn) -> None:
                  "with z = q.sample((n_samples,)).")
     q = _offset_proposal(model, x)
     n = 4000
-    out = as_tensor(_run_seeded(fn, model, x.clone(), q, n, seed=55, name="log_marginal_is"), "log p̂(x)")
+    out = as_tensor(run_seeded(fn, model, x.clone(), q, n, seed=55, name="log_marginal_is"), "log p̂(x)")
     expect_shape(out, (4,), "log p̂(x)", "one estimate per data point.")
     with torch.random.fork_rng(devices=[]):
         manual_seed(56)
@@ -203,8 +192,8 @@ def make_proposal(fn) -> None:
         CheckFailure: not a distribution, wrong batch or event shape, a variance passed where
             a standard deviation is expected, or a median ESS below N / 2.
     """
-    model, x = _hidden_model(d=20, k=3, sigma=0.3, seed=58, n_x=64)
-    q = _run_seeded(fn, model, x.clone(), seed=59, name="make_proposal")
+    model, x = hidden_model(20, 3, 0.3, 58, n_x=64)
+    q = run_seeded(fn, model, x.clone(), seed=59, name="make_proposal")
     if not isinstance(q, Distribution):
         fail(f"make_proposal should return a torch.distributions object, got {type(q).__name__}.",
              "e.g. Independent(Normal(mu, std), 1) with mu and std of shape (B, k).")

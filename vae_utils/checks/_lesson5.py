@@ -15,7 +15,7 @@ from torch.distributions import Independent, MultivariateNormal, Normal, kl_dive
 
 from ..estimators import iwae_bound, kl_normal_std_normal
 from ..lvm import LinearGaussianLVM
-from ._common import exercise, gen, manual_seed, as_tensor, call, expect_close, expect_shape, fail, passed
+from ._common import hidden_model, exercise, gen, manual_seed, as_tensor, call, expect_close, expect_shape, fail, passed
 
 __all__ = ["kl_to_prior", "reparameterized_sample", "elbo_estimate", "iwae_estimate"]
 
@@ -143,13 +143,6 @@ def reparameterized_sample(fn) -> None:
            "draws have the right mean and spread.")
 
 
-def _elbo_model() -> tuple[LinearGaussianLVM, torch.Tensor]:
-    g = gen(707)
-    W = torch.randn(4, 2, generator=g, dtype=_F64)
-    b = torch.randn(4, generator=g, dtype=_F64)
-    model = LinearGaussianLVM(W, b, 0.8)
-    x, _ = model.sample(3, generator=g)
-    return model, x
 
 
 def _diag(mu: torch.Tensor, logvar: torch.Tensor) -> Independent:
@@ -176,7 +169,7 @@ def elbo_estimate(fn) -> None:
 
     Source: Kingma & Welling 2014, eqs. 2–3 and 7; Kingma & Welling 2019, §2.2.
     """
-    model, x = _elbo_model()
+    model, x = hidden_model(4, 2, 0.8, 707, n_x=3)
     post = model.posterior(x)
     g = gen(708)
     mu0 = post.mean + 0.3 * torch.randn(3, 2, generator=g, dtype=_F64)
@@ -283,7 +276,7 @@ def iwae_estimate(fn) -> None:
 
     Source: Burda, Grosse & Salakhutdinov 2016, "Importance Weighted Autoencoders", eq. 8.
     """
-    model, x = _elbo_model()
+    model, x = hidden_model(4, 2, 0.8, 707, n_x=3)
     post = model.posterior(x)
     q = _diag(post.mean + 0.3, torch.log(post.covariance_matrix.diagonal(dim1=-2, dim2=-1)) + 0.4)
     k = 50
