@@ -33,7 +33,7 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	touch $(TEST_STAMP) $(LAB_STAMP)
 
 lab: $(LAB_STAMP)
-	$(BIN)/jupyter lab $(LAB_ARGS) notebooks/00_start_here.ipynb
+	$(BIN)/jupyter lab $(LAB_ARGS) --ServerApp.root_dir="$(CURDIR)" notebooks/00_start_here.ipynb
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
