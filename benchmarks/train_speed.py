@@ -54,7 +54,7 @@ import time
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from vae_quality import test_nll  # benchmarks/vae_quality.py, next to this file
+from vae_quality import available_devices, test_nll  # benchmarks/vae_quality.py, next to this file
 from vae_utils.data import load_mnist
 from vae_utils.train import train_vae
 from vae_utils.vae import VAE, negative_elbo
@@ -138,15 +138,6 @@ def timed(fn, device: torch.device, model: VAE | None = None, **kwargs) -> tuple
 def mps_available() -> bool:
     mps = getattr(torch.backends, "mps", None)
     return bool(mps is not None and mps.is_available())
-
-
-def available_devices() -> list[str]:
-    devs = ["cpu"]
-    if torch.cuda.is_available():
-        devs.append("cuda")
-    if mps_available():
-        devs.append("mps")
-    return devs
 
 
 def device_name(device: torch.device) -> str:

@@ -15,25 +15,19 @@ embedded test digits, binarized at a fixed threshold (``load_mnist("test")``).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import torch
 
 from vae_utils.data import load_mnist
-from vae_utils.estimators import log_marginal_is
 from vae_utils.pretrained import PRETRAINED, TRAIN_SEED, weights_path
 from vae_utils.train import evaluate, train_vae
 from vae_utils.vae import VAE
 
-
-def test_nll(model: VAE, test_x: torch.Tensor, k: int = 500, seed: int = 1000) -> float:
-    """Mean −log p(x) over ``test_x`` by importance sampling with q(z|x), nats."""
-    torch.manual_seed(seed)
-    dev = next(model.parameters()).device
-    with torch.no_grad():
-        parts = [log_marginal_is(model, xb, model.approximate_posterior(xb), k).cpu()
-                 for xb in test_x.to(dev).split(250)]
-    return -torch.cat(parts).mean().item()
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from vae_quality import test_nll  # noqa: E402 - the benchmark's measurement, the same numbers
 
 
 def main() -> None:
