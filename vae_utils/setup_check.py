@@ -77,13 +77,14 @@ def check_setup(verbose: bool = True) -> dict:
     data = "unknown"
     if "data" not in missing:
         try:
-            from .data import _embedded_file, _full_available, data_dir, load_mnist
+            from .data import _embedded_file, _full_available, data_dir, embedded_path, load_mnist
             x, _ = load_mnist("test")
             if _full_available(data_dir()):
                 data = f"full MNIST in {data_dir()} ({len(x)} test images)"
             else:
-                data = (f"embedded 5,000 digits ({len(x)} test images, checksum verified; "
-                        f"{_embedded_file(data_dir())})")
+                used = _embedded_file(data_dir())
+                where = "" if used == embedded_path() else f"; the copy in {used.parent}"
+                data = f"embedded 5,000 digits ({len(x)} test images, checksum verified{where})"
         except Exception as e:  # noqa: BLE001
             problems.append(f"the digits could not be loaded: {e}")
     ok = not problems
