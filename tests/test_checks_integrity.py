@@ -143,3 +143,20 @@ def test_every_check_is_guarded():
     assert set(LIBRARY_ANSWERS) <= guarded
     assert len(guarded) == len(EXERCISES) == 22
     assert math.isfinite(HIDDEN_SEED)
+
+
+def test_the_course_versions_used_by_try_yours_agree_with_the_worked_solutions():
+    from vae_utils.checks._common import _FALLBACKS
+    g = torch.Generator().manual_seed(3)
+    log_w = -50 + torch.randn(400, generator=g, dtype=torch.float64)
+    assert _FALLBACKS["samples_needed"](log_w, 0.1) == pytest.approx(
+        float(_solutions("03_monte_carlo_marginal.ipynb")["samples_needed"](log_w, 0.1)), rel=1e-12)
+    model = LinearGaussianLVM(torch.randn(5, 2, generator=g, dtype=torch.float64),
+                              torch.randn(5, generator=g, dtype=torch.float64), 0.4)
+    x, _ = model.sample(7, generator=g)
+    ours, theirs = _FALLBACKS["make_proposal"](model, x), _solutions("04_importance_sampling.ipynb")["make_proposal"](model, x)
+    torch.testing.assert_close(ours.mean, theirs.mean)
+    torch.testing.assert_close(ours.stddev, theirs.stddev)
+    mu = torch.randn(300, 6, generator=g) * torch.tensor([1.0, 0.5, 0.2, 0.05, 0.01, 0.0])
+    assert _FALLBACKS["active_units"](mu) == _solutions("06_vae.ipynb")["active_units"](mu)
+    assert set(_FALLBACKS) == {"samples_needed", "make_proposal", "active_units"}
