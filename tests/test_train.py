@@ -284,3 +284,27 @@ def test_cuda_graph_and_eager_give_the_same_losses():
     for k in ("train_loss", "train_recon", "train_kl"):
         assert runs[True][k] == pytest.approx(runs[False][k], rel=1e-4), k
     assert runs[True]["lr"] == runs[False]["lr"]
+
+
+def test_a_saved_notebook_shows_the_progress_bar_finished(tmp_path):
+    # In a notebook the bar is a widget whose text form, saved with the notebook, is what
+    # GitHub shows: it must read 100 %, not the 0 % of the moment it appeared.
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import torch\nfrom vae_utils.train import train_vae\nfrom vae_utils.vae import VAE\n"
+        "x = (torch.rand(64, 1, 28, 28) > 0.5).float()\n"
+        "h = train_vae(VAE(latent_dim=2), x, epochs=3, batch_size=32)")]
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    outputs = nb.cells[0].outputs
+    assert len(outputs) == 1
+    data = outputs[0]["data"]
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert "100%" in data["text/plain"] and "3/3" in data["text/plain"]
+
+
+def test_outside_a_notebook_the_bar_is_tqdm_text(capsys):
+    from vae_utils.train import progress_bar
+    assert list(progress_bar(range(3), desc="counting")) == [0, 1, 2]
+    assert "counting: 100%" in capsys.readouterr().err

@@ -154,3 +154,39 @@ def test_latent_explorer_checks_n_sliders_and_images():
     with pytest.raises(ValueError, match=r"^images must have values in \[0, 1\]"):
         widgets.latent_explorer(m, images * 255)
     plt.close("all")
+
+
+def _bundle(box):
+    import base64
+    data = box._repr_mimebundle_()
+    png = base64.b64decode(data["image/png"])
+    return data, png
+
+
+@pytest.mark.parametrize("which", ["gaussian", "latent", "interpolation"])
+def test_explorers_carry_a_picture_for_viewers_without_widgets(which):
+    # GitHub and untrusted notebooks cannot show a widget: they show the best other type in
+    # the display data. That must be a picture of the view, not the widget's VBox(...) text.
+    import vae_utils.widgets as widgets
+    from vae_utils.vae import VAE
+    torch.manual_seed(0)
+    model = VAE(latent_dim=3).eval()
+    images = torch.rand(4, 1, 28, 28)
+    box = {"gaussian": lambda: widgets.gaussian_explorer(n=50),
+           "latent": lambda: widgets.latent_explorer(model, images),
+           "interpolation": lambda: widgets.interpolation_explorer(model, images[0], images[1])}[which]()
+    data, png = _bundle(box)
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
+    assert "Box(" not in data["text/plain"] and "run the cell" in data["text/plain"]
+    plt.close("all")
+
+
+def test_the_picture_follows_the_sliders():
+    import vae_utils.widgets as widgets
+    box = widgets.gaussian_explorer(n=50)
+    _, before = _bundle(box)
+    box.children[0].children[0].value = 2.0  # μ₁
+    _, after = _bundle(box)
+    assert before != after
+    plt.close("all")

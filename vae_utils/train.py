@@ -19,7 +19,7 @@ from torch import Tensor
 from . import validate
 from .vae import VAE, negative_elbo
 
-__all__ = ["pick_device", "train_vae", "evaluate", "cosine_lr"]
+__all__ = ["pick_device", "train_vae", "evaluate", "cosine_lr", "progress_bar"]
 
 # The lesson's recommended recipe (measured in benchmarks/README.md): with dynamic
 # binarization of the grayscale digits, 150 epochs on a cosine schedule.
@@ -210,6 +210,43 @@ def evaluate(model: VAE, x: Tensor, *, batch_size: int = 1000) -> dict[str, floa
     return {"loss": loss, "recon": recon, "kl": kl}
 
 
+def progress_bar(iterable, **kwargs):
+    """A tqdm progress bar over ``iterable`` (keyword arguments go to tqdm).
+
+    In a notebook it is tqdm's widget bar, whose saved output is rewritten to the bar's final
+    text when the loop ends, so that a saved notebook shows "100% 50/50 [00:07…]" rather than
+    the "0%" the bar read when it first appeared; elsewhere it is tqdm's text bar.
+    """
+    from tqdm.auto import tqdm
+    from tqdm.notebook import tqdm as notebook_tqdm
+
+    if not issubclass(tqdm, notebook_tqdm):  # tqdm.auto picks the text bar outside notebooks
+        return tqdm(iterable, **kwargs)
+    return _notebook_bar_class()(iterable, **kwargs)
+
+
+def _notebook_bar_class():
+    from IPython.display import display
+    from tqdm.notebook import tqdm as notebook_tqdm
+
+    class FinalStateBar(notebook_tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, display=False, **kwargs)
+            self._handle = display(self.container, display_id=True) if not self.disable else None
+            self.displayed = True
+
+        def close(self):
+            was_open = not self.disable
+            super().close()
+            if was_open and self._handle is not None:
+                # Display again under the same id: the widget stays, and the text form that
+                # viewers without widgets show is now the bar's final state.
+                self._handle.update(self.container)
+                self._handle = None
+
+    return FinalStateBar
+
+
 def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
               batch_size: int = DEFAULT_BATCH_SIZE, lr: float = DEFAULT_LR,
               device: str | torch.device = "auto", test_x: Tensor | None = None,
@@ -343,8 +380,7 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
 
     bar = range(1, epochs + 1)
     if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(bar, desc=f"training on {dev.type}", unit="epoch")
+        bar = progress_bar(bar, desc=f"training on {dev.type}", unit="epoch")
     for epoch in bar:
         t0 = time.perf_counter()
         lr_e = cosine_lr(lr, epoch, epochs) if lr_schedule == "cosine" else float(lr)

@@ -14,6 +14,40 @@ from .gaussian import gaussian_log_prob, sample_gaussian
 __all__ = ["draw_gaussian", "gaussian_explorer", "decode_mean", "draw_latent", "interpolate",
            "latent_explorer", "interpolation_explorer"]
 
+TITLE_SIZE = 12  # points: readable at the size JupyterLab shows a widget's figure
+
+
+def _explorer(children, draw, what: str):
+    """An ipywidgets ``VBox`` of ``children`` that also carries a static picture of itself.
+
+    ``draw()`` makes a matplotlib figure of the current view. Besides the live widget, the
+    display data holds that figure as ``image/png`` and a one-line ``text/plain``: a viewer
+    that cannot run or restore widgets (GitHub, nbviewer without widget state, an untrusted
+    notebook in JupyterLab) shows the picture instead of the widget's text form.
+    """
+    import base64
+    import io
+
+    import ipywidgets as W
+
+    class Explorer(W.VBox):
+        def snapshot_png(self) -> bytes:
+            fig = draw()
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", bbox_inches="tight")
+            plt.close(fig)
+            return buf.getvalue()
+
+        def _repr_mimebundle_(self, **kwargs):
+            data = super()._repr_mimebundle_(**kwargs)
+            if not data:
+                return data
+            data["image/png"] = base64.b64encode(self.snapshot_png()).decode("ascii")
+            data["text/plain"] = f"{what} (run the cell to move the controls)"
+            return data
+
+    return Explorer(children)
+
 
 def draw_gaussian(mu1: float = 0.0, mu2: float = 0.0, sigma1: float = 1.0, sigma2: float = 1.0,
                   rho: float = 0.0, *, n: int = 300, seed: int = 0, ax=None):
@@ -57,8 +91,10 @@ def draw_gaussian(mu1: float = 0.0, mu2: float = 0.0, sigma1: float = 1.0, sigma
     ax.set_aspect("equal")
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
-    ax.set_title(f"μ = ({mu1:.1f}, {mu2:.1f}), σ = ({sigma1:.1f}, {sigma2:.1f}), ρ = {rho:.2f}", fontsize=10)
-    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(f"μ = ({mu1:.1f}, {mu2:.1f}), σ = ({sigma1:.1f}, {sigma2:.1f}), ρ = {rho:.2f}",
+                 fontsize=TITLE_SIZE)
+    # Below the axes, where no sample can be: inside, it hid the samples whenever μ moved there.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=10, frameon=False)
     return ax, x
 
 
@@ -66,6 +102,8 @@ def gaussian_explorer(n: int = 300, seed: int = 0):
     """Sliders for μ₁, μ₂, σ₁, σ₂, ρ that redraw samples and density contours (lesson 1).
 
     Returns an ipywidgets ``VBox`` (sliders above an ``Output``); display it in a notebook.
+    Its display data also holds a static picture of the current view, for viewers that do
+    not run widgets.
     """
     import ipywidgets as W
     from IPython.display import display
@@ -79,18 +117,24 @@ def gaussian_explorer(n: int = 300, seed: int = 0):
     }
     out = W.Output()
 
+    def draw():
+        fig, ax = plt.subplots(figsize=(5, 5.6))
+        draw_gaussian(**{k: s.value for k, s in sliders.items()}, n=n, seed=seed, ax=ax)
+        fig.tight_layout()
+        return fig
+
     def redraw(_=None):
         with out:
             out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(5, 5))
-            draw_gaussian(**{k: s.value for k, s in sliders.items()}, n=n, seed=seed, ax=ax)
+            fig = draw()
             display(fig)
             plt.close(fig)
 
     for s in sliders.values():
         s.observe(redraw, names="value")
     redraw()
-    return W.VBox([W.HBox(list(sliders.values())[:3]), W.HBox(list(sliders.values())[3:]), out])
+    return _explorer([W.HBox(list(sliders.values())[:3]), W.HBox(list(sliders.values())[3:]), out],
+                     draw, "Gaussian explorer: sliders for μ₁, μ₂, σ₁, σ₂ and ρ over samples and contours")
 
 
 # --- lesson 6: the VAE's latent space -----------------------------------------------------
@@ -120,7 +164,7 @@ def draw_latent(model, z, *, ax=None, title: str | None = None):
     ax.imshow(img.numpy(), cmap="gray_r", vmin=0, vmax=1)
     ax.set_axis_off()
     shown = ", ".join(f"{v:.1f}" for v in z[:4].tolist()) + (", …" if len(z) > 4 else "")
-    ax.set_title(title or f"z = ({shown})", fontsize=9)
+    ax.set_title(title or f"z = ({shown})", fontsize=TITLE_SIZE)
     return ax, img
 
 
@@ -187,11 +231,15 @@ def latent_explorer(model, images=None, *, n_sliders: int = 6, seed: int = 0):
     encode_btn = W.Button(description="encode this digit")
     out = W.Output()
 
+    def draw():
+        fig, ax = plt.subplots(figsize=(3.2, 3.2))
+        draw_latent(model, state["z"], ax=ax)
+        return fig
+
     def redraw():
         with out:
             out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(2.6, 2.6))
-            draw_latent(model, state["z"], ax=ax)
+            fig = draw()
             display(fig)
             plt.close(fig)
 
@@ -223,7 +271,8 @@ def latent_explorer(model, images=None, *, n_sliders: int = 6, seed: int = 0):
     random_btn.on_click(on_random)
     encode_btn.on_click(on_encode)
     redraw()
-    box = W.VBox([W.HBox([W.VBox(sliders), out]), W.HBox([random_btn, index, encode_btn])])
+    box = _explorer([W.HBox([W.VBox(sliders), out]), W.HBox([random_btn, index, encode_btn])], draw,
+                    f"Latent explorer: sliders for z1…z{k}, the decoder mean of z drawn live")
     box.z = state["z"]
     box.randomize, box.encode = on_random, on_encode  # for tests and scripted use
     return box
@@ -238,18 +287,22 @@ def interpolation_explorer(model, x_a, x_b):
     t = W.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="t")
     out = W.Output()
 
+    def draw():
+        fig, axes = plt.subplots(1, 3, figsize=(7, 2.8))
+        for ax, img, title in zip(axes, (path[0], path[round(t.value * 20)], path[-1]),
+                                  ("x_a (t = 0)", f"t = {t.value:.2f}", "x_b (t = 1)")):
+            ax.imshow(img[0].numpy(), cmap="gray_r", vmin=0, vmax=1)
+            ax.set_axis_off()
+            ax.set_title(title, fontsize=TITLE_SIZE)
+        return fig
+
     def redraw(_=None):
         with out:
             out.clear_output(wait=True)
-            fig, axes = plt.subplots(1, 3, figsize=(6, 2.2))
-            for ax, img, title in zip(axes, (path[0], path[round(t.value * 20)], path[-1]),
-                                      ("x_a", f"t = {t.value:.2f}", "x_b")):
-                ax.imshow(img[0].numpy(), cmap="gray_r", vmin=0, vmax=1)
-                ax.set_axis_off()
-                ax.set_title(title, fontsize=9)
+            fig = draw()
             display(fig)
             plt.close(fig)
 
     t.observe(redraw, names="value")
     redraw()
-    return W.VBox([t, out])
+    return _explorer([t, out], draw, "Interpolation explorer: a slider t from x_a to x_b, decoded live")
