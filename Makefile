@@ -1,5 +1,6 @@
 # Two commands for learners and instructors:
-#   make lab    open the course in JupyterLab (creates .venv and installs on first use)
+#   make lab    open the course in JupyterLab (creates .venv and installs on first use), with
+#               your working copies of the lessons in my_work/ (exercises open; never overwritten)
 #   make test   run every test: unit tests, every notebook under nbval, the nbgrader round trip
 # For instructors:
 #   make student  write the student versions (nbgrader generate_assignment) to build/student/
@@ -33,6 +34,7 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	touch $(TEST_STAMP) $(LAB_STAMP)
 
 lab: $(LAB_STAMP)
+	$(BIN)/python scripts/learner_copy.py
 	$(BIN)/jupyter lab $(LAB_ARGS) --ServerApp.root_dir="$(CURDIR)" notebooks/00_start_here.ipynb
 
 test: $(TEST_STAMP)
