@@ -7,7 +7,8 @@ page (Debian's ``chromium`` package, driven by playwright) open
 explorer (lesson 6) and the Gaussian explorer (lesson 1). Each test types a new value into
 one slider's readout (z1 of the latent explorer, ρ of the Gaussian explorer) and checks that
 the image of that widget, and only that one, is redrawn and that no widget failed to render.
-Screenshots before and after go to ``test-artifacts/``.
+A last test opens lesson 1 as committed, without running it, and checks that its explorer
+shows as a picture. Screenshots go to ``test-artifacts/``.
 
 Needs ``pip install -e ".[browser]"`` and ``apt-get install chromium``; skipped otherwise.
 """
@@ -34,6 +35,7 @@ pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parent.parent
 ASSETS = Path(__file__).resolve().parent / "browser_assets"
 NOTEBOOK = "latent_widget.ipynb"
+LESSON_1 = "01_noise_in_a_gaussian.ipynb"
 ARTIFACTS = REPO / "test-artifacts"
 
 # The machine's network may be closed: without these, Chromium's background connections
@@ -95,6 +97,7 @@ def lab_server(tmp_path_factory, chromium_path):
     work = root / "work"
     work.mkdir()
     shutil.copy(ASSETS / NOTEBOOK, work / NOTEBOOK)
+    shutil.copy(REPO / "notebooks" / LESSON_1, work / LESSON_1)  # as committed, not run
 
     # A clean Jupyter configuration: no user settings, workspaces or startup files.
     env = dict(os.environ)
@@ -358,3 +361,27 @@ def test_gaussian_rho_redraws_samples_and_contours(lab):
     assert latent_src and old_src != latent_src
     assert lab.image_src("z1") == latent_src, "moving ρ redrew the latent explorer"
     _assert_no_broken_widget(body)
+
+
+def test_a_committed_lesson_reads_well_before_it_runs(lab, lab_server):
+    # A learner who opens lesson 1 before running it (a notebook from a fresh clone is not
+    # trusted, so JupyterLab does not draw its saved widgets) sees a picture of the Gaussian
+    # explorer, not the widget's VBox(...) text.
+    base, token, _ = lab_server
+    page = lab.page.context.browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(f"{base}/lab/tree/{LESSON_1}?token={token}", wait_until="domcontentloaded",
+                  timeout=LAB_LOAD_MS)
+        lesson = page.get_by_label(LESSON_1).locator(".jp-Notebook")
+        cell = lesson.locator(".jp-CodeCell").filter(has_text="gaussian_explorer()").last
+        cell.locator(".jp-OutputArea-output img").wait_for(timeout=LAB_LOAD_MS)
+        cell.scroll_into_view_if_needed()
+        shot = ARTIFACTS / "browser_lesson1_unrun.png"
+        cell.screenshot(path=str(shot))
+        print(f"\nlesson 1 before running, the explorer's cell: {shot}")
+        src = cell.locator(".jp-OutputArea-output img").first.get_attribute("src")
+        assert src and src.startswith("data:image/png")
+        body = lesson.inner_text()
+        assert "VBox(" not in body and "Error displaying widget" not in body
+    finally:
+        page.close()
