@@ -34,7 +34,7 @@ __all__ = [
     "BLACK", "ORANGE", "SKY", "GREEN", "BLUE", "VERMILLION", "PURPLE",
     "lesson5_model", "diag_q", "mean_cov", "exact_elbo_terms", "exact_elbo", "best_diag_q",
     "ellipse", "fit_q", "train_linear_encoder", "gap_split", "iwae_curves",
-    "plot_jensen", "plot_gaps", "plot_fits", "plot_amortization", "plot_iwae",
+    "plot_jensen", "plot_gaps", "plot_training_loss", "plot_gradients", "plot_fits", "plot_amortization", "plot_iwae",
 ]
 
 # Okabe–Ito colours (vae_utils.plotting.DIGIT_COLORS), distinguishable with every common
@@ -363,6 +363,52 @@ def plot_gaps(candidates: dict, gaps: dict, colors: dict):
     ax.set(xlabel="log p(x) − ELBO(q) = KL(q ‖ p(z|x))  (nats)", xlim=(0, max(gaps.values()) * 1.2),
            title="The gap is the KL to the posterior: zero only at the posterior")
     fig.tight_layout()
+    return fig
+
+
+def plot_training_loss(one_sample_loss: Tensor, log_px: float, log_px_is: float):
+    """Lesson 5, §3: histogram of one-sample −ELBO values (the training loss) against −log p(x).
+
+    Args:
+        one_sample_loss: one-sample losses −(log p(x, z) − log q(z)), shape (N,), nats.
+        log_px: exact log p(x); log_px_is: an importance-sampling estimate of it; nats.
+    Returns:
+        The matplotlib figure; the x-axis is cut at the 99.5 % quantile of the losses.
+    """
+    loss = torch.as_tensor(one_sample_loss).reshape(-1)
+    mean = loss.mean().item()
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    ax.hist(loss.numpy(), bins=100, color=SKY, density=True, label="one-sample −ELBO (training loss)")
+    ax.axvline(-log_px, color=BLACK, lw=2, label=f"−log p(x) = {-log_px:.2f}")
+    ax.axvline(mean, color=VERMILLION, lw=2, ls="--", label=f"mean loss = −ELBO ≈ {mean:.2f}")
+    ax.axvline(-log_px_is, color=ORANGE, lw=2, ls=":", label=f"IS estimate, 1,000 samples: {-log_px_is:.2f}")
+    ax.set(xlim=(None, float(loss.quantile(0.995))), xlabel="nats", ylabel="density (1/nat)",
+           title=f"The training loss is noisy and {mean + log_px:.2f} nats above −log p(x) on average")
+    ax.legend()
+    return fig
+
+
+def plot_gradients(g_rep: Tensor, g_sf: Tensor, grad_exact: Tensor, n_points: int = 1500):
+    """Lesson 5b, §2: clouds of one-sample gradients of the ELBO in μ, both estimators, and the exact one.
+
+    Args:
+        g_rep, g_sf: reparameterized and score-function gradients, shape (N, 2), nats per latent unit.
+        grad_exact: the exact gradient, shape (2,). n_points: the first n_points of each cloud are drawn.
+    Returns:
+        The matplotlib figure; its title gives the ratio of the total variances.
+    """
+    ratio = (g_sf.var(0).sum() / g_rep.var(0).sum()).item()
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    ax.scatter(*g_sf[:n_points].T.numpy(), s=5, alpha=0.35, color=ORANGE, label="score function (REINFORCE)")
+    ax.scatter(*g_rep[:n_points].T.numpy(), s=5, alpha=0.35, color=BLUE, label="reparameterization")
+    ax.plot(*torch.as_tensor(grad_exact).reshape(2).numpy(), "*", color=BLACK, mec="white", ms=18, label="exact gradient")
+    ax.set(xlabel="∂ELBO/∂μ1 (nats per latent unit)", ylabel="∂ELBO/∂μ2 (nats per latent unit)",
+           xlim=(-60, 50), ylim=(-60, 50), aspect="equal",
+           title=f"One-sample gradients: score function has {ratio:.1f}× the variance")
+    legend = ax.legend(loc="upper left")
+    for handle in legend.legend_handles[:2]:
+        handle.set_sizes([40])
+        handle.set_alpha(1)
     return fig
 
 
