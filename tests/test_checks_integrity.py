@@ -9,6 +9,7 @@ import torch
 from torch.distributions import Independent, Normal
 
 from vae_utils import checks, estimators, gaussian
+from vae_utils.checks import _lesson5
 from vae_utils.checks._common import HIDDEN_SEED, CheckFailure
 from vae_utils.lvm import LinearGaussianLVM
 from vae_utils.vae import VAE
@@ -38,6 +39,9 @@ LIBRARY_ANSWERS = {
         mu.expand(n, *mu.shape), logvar.expand(n, *logvar.shape)),
     "elbo_estimate": lambda model, x, mu, logvar, n: estimators.elbo(
         model, x, Independent(Normal(mu, torch.exp(0.5 * logvar)), 1), n),
+    "elbo_gap": lambda mu_q, Sigma_q, mu_post, Sigma_post: _lesson5._elbo_gap(mu_q, Sigma_q, mu_post, Sigma_post),
+    "weight_second_moment": lambda mu_q, Sigma_q, mu_post, Sigma_post: _lesson5._weight_second_moment(
+        mu_q, Sigma_q, mu_post, Sigma_post),
     "reparameterize": lambda mu, logvar: VAE.reparameterize(mu, logvar),
     "vae_loss": lambda x, logits, mu, logvar: _loss_with_library_kl(x, logits, mu, logvar),
 }
@@ -166,4 +170,13 @@ def test_the_course_versions_used_by_try_yours_agree_with_the_worked_solutions()
     torch.testing.assert_close(ours.stddev, theirs.stddev)
     mu = torch.randn(300, 6, generator=g) * torch.tensor([1.0, 0.5, 0.2, 0.05, 0.01, 0.0])
     assert _FALLBACKS["active_units"](mu) == _solutions("06_vae.ipynb")["active_units"](mu)
-    assert set(_FALLBACKS) == {"samples_needed", "make_proposal", "active_units"}
+    ns = _solutions("05_jensen_and_elbo.ipynb")
+    nsb = _solutions("05b_reparameterization_and_iwae.ipynb")
+    A = torch.randn(3, 3, generator=g, dtype=torch.float64)
+    S_p = A @ A.T + 0.5 * torch.eye(3, dtype=torch.float64)
+    m_p, m_q = torch.randn(3, generator=g, dtype=torch.float64), torch.randn(3, generator=g, dtype=torch.float64)
+    for S_q in (0.9 * S_p, 0.4 * S_p, S_p + torch.eye(3, dtype=torch.float64)):
+        torch.testing.assert_close(_FALLBACKS["elbo_gap"](m_q, S_q, m_p, S_p), ns["elbo_gap"](m_q, S_q, m_p, S_p))
+        ours = float(_FALLBACKS["weight_second_moment"](m_q, S_q, m_p, S_p))
+        assert ours == pytest.approx(float(nsb["weight_second_moment"](m_q, S_q, m_p, S_p)), rel=1e-12)
+    assert set(_FALLBACKS) == {"samples_needed", "make_proposal", "active_units", "elbo_gap", "weight_second_moment"}

@@ -1,10 +1,10 @@
-"""Each lesson-5 check passes a correct answer, reports a stub as not implemented, and
+"""Each check of lessons 5 and 5b passes a correct answer, reports a stub as not implemented, and
 rejects plausible wrong answers with a message that names the slip."""
 import math
 
 import pytest
 import torch
-from torch.distributions import Independent, Normal
+from torch.distributions import Independent, MultivariateNormal, Normal
 
 from vae_utils import checks
 from vae_utils.checks._common import CheckFailure
@@ -145,29 +145,151 @@ def elbo_detached_mu(model, x, mu, logvar, n_samples):
     return elbo_ok(model, x, mu.detach(), logvar, n_samples)
 
 
-# --- iwae_estimate -----------------------------------------------------------------------------
-def iwae_ok(log_w):
-    return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
+# --- elbo_gap (derived: KL between two Gaussians) ------------------------------------------------
+def _parts(mu_q, S_q, mu_p, S_p):
+    P = torch.linalg.inv(S_p)
+    d = mu_p - mu_q
+    return torch.trace(P @ S_q), d @ P @ d, len(mu_q), torch.logdet(S_p) - torch.logdet(S_q)
 
 
-def iwae_mean_log_weights(log_w):
-    return log_w.mean(dim=0)
+def gap_ok(mu_q, Sigma_q, mu_post, Sigma_post):
+    tr, maha, k, logdet = _parts(mu_q, Sigma_q, mu_post, Sigma_post)
+    return 0.5 * (tr + maha - k + logdet)
 
 
-def iwae_no_log_k(log_w):
-    return torch.logsumexp(log_w, dim=0)
+def gap_cholesky(mu_q, Sigma_q, mu_post, Sigma_post):
+    # Another correct route: whiten by the posterior's Cholesky factor.
+    L = torch.linalg.cholesky(Sigma_post)
+    A = torch.linalg.solve_triangular(L, torch.linalg.cholesky(Sigma_q), upper=False)
+    u = torch.linalg.solve_triangular(L, (mu_post - mu_q).unsqueeze(-1), upper=False).squeeze(-1)
+    return float(0.5 * ((A ** 2).sum() + u @ u - len(u)) - torch.log(torch.diagonal(A)).sum())
 
 
-def iwae_naive(log_w):
-    return torch.log(torch.exp(log_w).mean(dim=0))
+def gap_swapped(mu_q, Sigma_q, mu_post, Sigma_post):
+    return gap_ok(mu_post, Sigma_post, mu_q, Sigma_q)
 
 
-def iwae_max(log_w):
-    return log_w.max(dim=0).values
+def gap_no_logdet(mu_q, Sigma_q, mu_post, Sigma_post):
+    tr, maha, k, _ = _parts(mu_q, Sigma_q, mu_post, Sigma_post)
+    return 0.5 * (tr + maha - k)
 
 
-def iwae_all_dims(log_w):
-    return torch.logsumexp(log_w.reshape(-1), dim=0) - math.log(log_w.numel())
+def gap_logdet_sign(mu_q, Sigma_q, mu_post, Sigma_post):
+    tr, maha, k, logdet = _parts(mu_q, Sigma_q, mu_post, Sigma_post)
+    return 0.5 * (tr + maha - k - logdet)
+
+
+def gap_trace_of_q(mu_q, Sigma_q, mu_post, Sigma_post):
+    _, maha, k, logdet = _parts(mu_q, Sigma_q, mu_post, Sigma_post)
+    return 0.5 * (torch.trace(Sigma_q) + maha - k + logdet)
+
+
+def gap_no_trace(mu_q, Sigma_q, mu_post, Sigma_post):
+    _, maha, k, logdet = _parts(mu_q, Sigma_q, mu_post, Sigma_post)
+    return 0.5 * (maha - k + logdet)
+
+
+def gap_maha_with_q(mu_q, Sigma_q, mu_post, Sigma_post):
+    tr, _, k, logdet = _parts(mu_q, Sigma_q, mu_post, Sigma_post)
+    d = mu_post - mu_q
+    return 0.5 * (tr + d @ torch.linalg.inv(Sigma_q) @ d - k + logdet)
+
+
+def gap_no_half(mu_q, Sigma_q, mu_post, Sigma_post):
+    return 2 * gap_ok(mu_q, Sigma_q, mu_post, Sigma_post)
+
+
+def gap_no_minus_k(mu_q, Sigma_q, mu_post, Sigma_post):
+    tr, maha, k, logdet = _parts(mu_q, Sigma_q, mu_post, Sigma_post)
+    return 0.5 * (tr + maha + logdet)
+
+
+def gap_k_fixed_at_3(mu_q, Sigma_q, mu_post, Sigma_post):
+    tr, maha, _, logdet = _parts(mu_q, Sigma_q, mu_post, Sigma_post)
+    return 0.5 * (tr + maha - 3 + logdet)
+
+
+def gap_per_coordinate(mu_q, Sigma_q, mu_post, Sigma_post):
+    return gap_ok(mu_q, Sigma_q, mu_post, Sigma_post) * torch.ones(len(mu_q)) / len(mu_q)
+
+
+def gap_via_torch(mu_q, Sigma_q, mu_post, Sigma_post):
+    return torch.distributions.kl_divergence(MultivariateNormal(mu_q, Sigma_q), MultivariateNormal(mu_post, Sigma_post))
+
+
+# --- weight_second_moment (derived: 1 + CV² of the importance weights) ---------------------------
+def _white(mu_q, S_q, mu_p, S_p):
+    L = torch.linalg.cholesky(S_p)
+    C = torch.linalg.solve_triangular(L, torch.linalg.solve_triangular(L, S_q, upper=False).T, upper=False)
+    u = torch.linalg.solve_triangular(L, (mu_q - mu_p).unsqueeze(-1), upper=False).squeeze(-1)
+    return 0.5 * (C + C.T), u
+
+
+def moment_ok(mu_q, Sigma_q, mu_post, Sigma_post):
+    C, u = _white(mu_q, Sigma_q, mu_post, Sigma_post)
+    lam = torch.linalg.eigvalsh(C)
+    if lam.min() <= 0.5:
+        return float("inf")
+    shift = u @ torch.linalg.solve(2 * C - torch.eye(len(u), dtype=C.dtype), u)
+    return torch.prod(lam / torch.sqrt(2 * lam - 1)) * torch.exp(shift)
+
+
+def moment_unwhitened(mu_q, Sigma_q, mu_post, Sigma_post):
+    # No whitening: the general formula with A = 2 Σ_post⁻¹ − Σ_q⁻¹ — also correct.
+    Pp, Pq = torch.linalg.inv(Sigma_post), torch.linalg.inv(Sigma_q)
+    A = 2 * Pp - Pq
+    if torch.linalg.eigvalsh(A).min() <= 0:
+        return math.inf
+    d = mu_q - mu_post
+    expo = 0.5 * d @ (Pq @ torch.linalg.inv(A) @ Pq + Pq) @ d
+    return torch.sqrt(torch.det(Sigma_q)) / (torch.det(Sigma_post) * torch.sqrt(torch.det(A))) * torch.exp(expo)
+
+
+def moment_cv2(mu_q, Sigma_q, mu_post, Sigma_post):
+    return moment_ok(mu_q, Sigma_q, mu_post, Sigma_post) - 1
+
+
+def moment_swapped(mu_q, Sigma_q, mu_post, Sigma_post):
+    return moment_ok(mu_post, Sigma_post, mu_q, Sigma_q)
+
+
+def moment_no_shift(mu_q, Sigma_q, mu_post, Sigma_post):
+    return moment_ok(mu_post, Sigma_q, mu_post, Sigma_post)
+
+
+def moment_half_shift(mu_q, Sigma_q, mu_post, Sigma_post):
+    C, u = _white(mu_q, Sigma_q, mu_post, Sigma_post)
+    lam = torch.linalg.eigvalsh(C)
+    if lam.min() <= 0.5:
+        return math.inf
+    shift = u @ torch.linalg.solve(2 * C - torch.eye(len(u), dtype=C.dtype), u)
+    return torch.prod(lam / torch.sqrt(2 * lam - 1)) * torch.exp(0.5 * shift)
+
+
+def moment_diagonal_ratios(mu_q, Sigma_q, mu_post, Sigma_post):
+    c2 = Sigma_q.diagonal() / Sigma_post.diagonal()
+    d2 = (mu_q - mu_post) ** 2 / Sigma_post.diagonal()
+    if c2.min() <= 0.5:
+        return math.inf
+    return torch.prod(c2 / torch.sqrt(2 * c2 - 1)) * torch.exp((d2 / (2 * c2 - 1)).sum())
+
+
+def moment_log(mu_q, Sigma_q, mu_post, Sigma_post):
+    return torch.log(torch.as_tensor(moment_ok(mu_q, Sigma_q, mu_post, Sigma_post)))
+
+
+def moment_no_criterion(mu_q, Sigma_q, mu_post, Sigma_post):
+    C, u = _white(mu_q, Sigma_q, mu_post, Sigma_post)
+    lam = torch.linalg.eigvalsh(C)
+    shift = u @ torch.linalg.solve(2 * C - torch.eye(len(u), dtype=C.dtype), u)
+    return torch.prod(lam / torch.sqrt(2 * lam - 1)) * torch.exp(shift)      # NaN below ½
+
+
+def moment_abs_instead(mu_q, Sigma_q, mu_post, Sigma_post):
+    C, u = _white(mu_q, Sigma_q, mu_post, Sigma_post)
+    lam = torch.linalg.eigvalsh(C)
+    shift = u @ torch.linalg.solve(2 * C - torch.eye(len(u), dtype=C.dtype), u)
+    return torch.prod(lam / torch.sqrt((2 * lam - 1).abs())) * torch.exp(shift)   # finite below ½
 
 
 ALL = [
@@ -175,7 +297,8 @@ ALL = [
     (checks.reparameterized_sample, rep_ok), (checks.reparameterized_sample, rep_via_rsample),
     (checks.elbo_estimate, elbo_ok), (checks.elbo_estimate, elbo_recon_minus_kl),
     (checks.elbo_estimate, elbo_rsample),
-    (checks.iwae_estimate, iwae_ok),
+    (checks.elbo_gap, gap_ok), (checks.elbo_gap, gap_cholesky),
+    (checks.weight_second_moment, moment_ok), (checks.weight_second_moment, moment_unwhitened),
 ]
 
 
@@ -187,7 +310,7 @@ def test_correct_answers_pass(check, good, capsys):
 
 
 @pytest.mark.parametrize("check", [checks.kl_to_prior, checks.reparameterized_sample, checks.elbo_estimate,
-                                   checks.iwae_estimate])
+                                   checks.elbo_gap, checks.weight_second_moment])
 def test_stubs_are_reported_as_not_implemented(check):
     with pytest.raises(CheckFailure, match="not implemented yet"):
         check(stub)
@@ -213,11 +336,24 @@ def test_stubs_are_reported_as_not_implemented(check):
     (checks.elbo_estimate, elbo_not_reparameterized, "samples do not move with mu"),
     (checks.elbo_estimate, elbo_batch_mean, "single number"),
     (checks.elbo_estimate, elbo_detached_mu, "no gradient reaches mu"),
-    (checks.iwae_estimate, iwae_mean_log_weights, "averaged the log-weights"),
-    (checks.iwae_estimate, iwae_no_log_k, "− log k is missing"),
-    (checks.iwae_estimate, iwae_naive, "underflows"),
-    (checks.iwae_estimate, iwae_max, "largest log-weight"),
-    (checks.iwae_estimate, iwae_all_dims, "single number"),
+    (checks.elbo_gap, gap_swapped, r"KL\(p\(z\|x\) ‖ q\), the KL in the other direction"),
+    (checks.elbo_gap, gap_no_logdet, "log-determinant term is missing"),
+    (checks.elbo_gap, gap_logdet_sign, "log-determinant term has the wrong sign"),
+    (checks.elbo_gap, gap_trace_of_q, r"trace term is tr\(Σ_q\)"),
+    (checks.elbo_gap, gap_no_trace, "trace term .* is missing"),
+    (checks.elbo_gap, gap_maha_with_q, "mean term uses Σ_q⁻¹"),
+    (checks.elbo_gap, gap_no_half, "factor ½ is missing"),
+    (checks.elbo_gap, gap_no_minus_k, "− k is missing"),
+    (checks.elbo_gap, gap_k_fixed_at_3, "(?s)k = 2 the value is off by.*k = len"),
+    (checks.elbo_gap, gap_per_coordinate, "expected one number"),
+    (checks.weight_second_moment, moment_cv2, "returned CV²"),
+    (checks.weight_second_moment, moment_swapped, "roles of q and the posterior swapped"),
+    (checks.weight_second_moment, moment_no_shift, "shift term is missing"),
+    (checks.weight_second_moment, moment_half_shift, "extra ½"),
+    (checks.weight_second_moment, moment_diagonal_ratios, "whitened first"),
+    (checks.weight_second_moment, moment_log, "log of the second moment"),
+    (checks.weight_second_moment, moment_no_criterion, "NaN where one whitened variance"),
+    (checks.weight_second_moment, moment_abs_instead, "diverges there, so the variance of the weights is infinite"),
 ])
 def test_plausible_wrong_answers_are_rejected(check, wrong, match):
     with pytest.raises(CheckFailure, match=match) as info:
@@ -254,9 +390,45 @@ def test_crash_in_learner_code_is_reported_plainly():
         checks.elbo_estimate(crash)
 
 
+def test_derive_exercises_cannot_hand_the_work_to_torch_or_the_course():
+    from vae_utils.checks import _lesson5
+    with pytest.raises(CheckFailure, match="implement elbo_gap yourself"):
+        checks.elbo_gap(gap_via_torch)
+    with pytest.raises(CheckFailure, match="implement elbo_gap yourself"):
+        checks.elbo_gap(lambda mu_q, Sigma_q, mu_post, Sigma_post: _lesson5._elbo_gap(mu_q, Sigma_q, mu_post, Sigma_post))
+    with pytest.raises(CheckFailure, match="implement weight_second_moment yourself"):
+        checks.weight_second_moment(lambda *a: _lesson5._weight_second_moment(*a))
+
+
+def test_course_versions_match_closed_forms_and_simulation():
+    """The fallbacks behind try_yours: the gap is torch's KL, and 1 + CV² agrees with lesson 4's
+    isotropic formula and with a Monte Carlo second moment where it is finite."""
+    from vae_utils.checks import _lesson5
+    g = torch.Generator().manual_seed(4)
+    A = torch.randn(3, 3, generator=g, dtype=torch.float64)
+    S_p = A @ A.T + 0.5 * torch.eye(3, dtype=torch.float64)
+    mu_p, mu_q = torch.randn(3, generator=g, dtype=torch.float64), torch.randn(3, generator=g, dtype=torch.float64)
+    S_q = 0.8 * S_p + 0.1 * torch.eye(3, dtype=torch.float64)
+    torch.testing.assert_close(_lesson5._elbo_gap(mu_q, S_q, mu_p, S_p),
+                               gap_via_torch(mu_q, S_q, mu_p, S_p), rtol=1e-12, atol=1e-12)
+    # Lesson 4: q = N(m + δ L e1, c² Σ) gives (c²/√(2c² − 1))^k exp(δ²/(2c² − 1)).
+    L = torch.linalg.cholesky(S_p)
+    c, delta = 0.9, 0.7
+    got = _lesson5._weight_second_moment(mu_p + delta * L[:, 0], c ** 2 * S_p, mu_p, S_p)
+    want = (c ** 2 / math.sqrt(2 * c ** 2 - 1)) ** 3 * math.exp(delta ** 2 / (2 * c ** 2 - 1))
+    assert float(got) == pytest.approx(want, rel=1e-10)
+    assert math.isinf(_lesson5._weight_second_moment(mu_p, 0.49 * S_p, mu_p, S_p))
+    q, p = MultivariateNormal(mu_q * 0.2 + mu_p * 0.8, S_q * 1.5), MultivariateNormal(mu_p, S_p)
+    z = q.sample((400_000,))
+    w = torch.exp(p.log_prob(z) - q.log_prob(z))
+    se = (w ** 2).std() / math.sqrt(len(w))
+    assert abs((w ** 2).mean() - _lesson5._weight_second_moment(q.mean, q.covariance_matrix, mu_p, S_p)) < 5 * se
+
+
 def test_checks_are_exported_with_docstrings():
     from vae_utils.checks import _lesson5
-    assert set(_lesson5.__all__) == {"kl_to_prior", "reparameterized_sample", "elbo_estimate", "iwae_estimate"}
+    assert set(_lesson5.__all__) == {"kl_to_prior", "elbo_gap", "reparameterized_sample", "elbo_estimate",
+                                     "weight_second_moment"}
     for name in _lesson5.__all__:
         assert getattr(checks, name) is getattr(_lesson5, name)
         assert "Source:" in getattr(_lesson5, name).__doc__

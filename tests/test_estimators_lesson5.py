@@ -117,3 +117,159 @@ def test_iwae_mean_rises_with_k_below_log_marginal(lvm):
         assert m2 > m1 - 4 * math.hypot(s1, s2)
     assert stats[-1][0] > stats[0][0] + 10 * stats[0][1]
     assert all(m < log_px + 4 * s for m, s in stats)
+
+
+# --- vae_utils.elbo_demos: the plumbing of lessons 5 and 5b, against closed forms -----------------
+from vae_utils import elbo_demos as demos  # noqa: E402
+
+
+def test_lesson5_model_is_the_lessons_model():
+    model, x = demos.lesson5_model()
+    assert x.shape == (1, 5) and x.dtype == torch.float64 and (model.d, model.k, model.sigma) == (5, 2, 0.7)
+    assert model.log_marginal(x).item() == pytest.approx(-7.0965, abs=5e-5)
+
+
+def test_diag_q_and_mean_cov():
+    mu, logvar = torch.tensor([[0.5, -1.0]], dtype=torch.float64), torch.tensor([[0.2, -0.4]], dtype=torch.float64)
+    q = demos.diag_q(mu, logvar)
+    m, S = demos.mean_cov(q)
+    torch.testing.assert_close(S[0], torch.diag(logvar[0].exp()))
+    torch.testing.assert_close(m, mu)
+    full = MultivariateNormal(mu, S)
+    torch.testing.assert_close(demos.mean_cov(full)[1], S)
+    with pytest.raises(ValueError, match="same shape"):
+        demos.diag_q(mu, logvar[:, :1])
+    with pytest.raises(TypeError, match="MultivariateNormal or an Independent"):
+        demos.mean_cov(Normal(0.0, 1.0))
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_exact_elbo_is_log_marginal_minus_kl_to_posterior(lvm, full):
+    model, x = lvm
+    post = model.posterior(x)
+    q = (MultivariateNormal(post.mean + 0.3, post.covariance_matrix * 1.7) if full else
+         _diag(post.mean - 0.2, torch.log(post.covariance_matrix.diagonal(dim1=-2, dim2=-1)) - 0.5))
+    m, S = demos.mean_cov(q)
+    want = model.log_marginal(x) - kl_divergence(MultivariateNormal(m, S), post)
+    torch.testing.assert_close(demos.exact_elbo(model, x, q), want, rtol=0, atol=1e-10)
+    recon, kl = demos.exact_elbo_terms(model, x, q)
+    prior = MultivariateNormal(torch.zeros(model.k, dtype=torch.float64), torch.eye(model.k, dtype=torch.float64))
+    torch.testing.assert_close(kl, kl_divergence(MultivariateNormal(m, S), prior), rtol=0, atol=1e-10)
+    torch.manual_seed(1)
+    z = q.sample((100_000,))
+    ll = model.likelihood(z).log_prob(x)
+    assert torch.all((ll.mean(0) - recon).abs() < 4 * ll.std(0) / math.sqrt(len(z)))
+
+
+def test_best_diag_q_is_bishops_closed_form_and_maximises_the_elbo():
+    model, x = demos.lesson5_model()
+    q = demos.best_diag_q(model, x)
+    S = model.posterior(x).covariance_matrix[0]
+    torch.testing.assert_close(q.variance[0], 1 / torch.linalg.inv(S).diagonal())
+    rho = S[0, 1] / S.diagonal().sqrt().prod()
+    gap = model.log_marginal(x) - demos.exact_elbo(model, x, q)
+    assert gap.item() == pytest.approx(-0.5 * math.log(1 - rho.item() ** 2), abs=1e-10)
+    for dmu, dlv in [((0.05, 0.0), (0.0, 0.0)), ((0.0, 0.0), (0.1, -0.1)), ((0.0, -0.03), (-0.2, 0.0))]:
+        other = demos.diag_q(q.mean + torch.tensor(dmu, dtype=torch.float64),
+                             torch.log(q.variance) + torch.tensor(dlv, dtype=torch.float64))
+        assert demos.exact_elbo(model, x, other) < demos.exact_elbo(model, x, q)
+
+
+def test_ellipse_lies_on_the_mahalanobis_contour():
+    mean, cov = torch.tensor([0.3, -1.0], dtype=torch.float64), torch.tensor([[0.5, -0.2], [-0.2, 0.3]], dtype=torch.float64)
+    e = torch.as_tensor(demos.ellipse(mean, cov, n_std=2.0, n=50)).T - mean
+    torch.testing.assert_close(((e @ torch.linalg.inv(cov)) * e).sum(-1), torch.full((50,), 4.0, dtype=torch.float64))
+    with pytest.raises(ValueError, match="mean \\(2,\\)"):
+        demos.ellipse(torch.zeros(3), torch.eye(3))
+
+
+def test_fit_q_reaches_the_posterior_or_the_approximation_gap():
+    model, x = demos.lesson5_model()
+    q_full, hist_full = demos.fit_q(model, x, "full")
+    q_diag, hist_diag = demos.fit_q(model, x, "diagonal", steps=300)
+    best = demos.best_diag_q(model, x)
+    approx = (model.log_marginal(x) - demos.exact_elbo(model, x, best)).item()
+    assert len(hist_full) == 300 and hist_full[-1] < 0.01
+    assert abs(hist_diag[-1] - approx) < 0.01
+    torch.testing.assert_close(q_diag.variance, best.variance, rtol=0.1, atol=0)
+    with pytest.raises(ValueError, match="family"):
+        demos.fit_q(model, x, "triangular")
+    with pytest.raises(ValueError, match="x of shape"):
+        demos.fit_q(model, x.expand(2, 5), "full")
+
+
+def test_gap_split_and_the_linear_encoder():
+    model, _ = demos.lesson5_model()
+    x_train, _ = model.sample(500, generator=torch.Generator().manual_seed(1))
+    x_test, _ = model.sample(200, generator=torch.Generator().manual_seed(2))
+    total, approximation, amortization = demos.gap_split(model, x_test, demos.best_diag_q(model, x_test))
+    torch.testing.assert_close(amortization, torch.zeros(200, dtype=torch.float64), rtol=0, atol=1e-10)
+    encode, record, seconds = demos.train_linear_encoder(model, x_train, x_test, steps=200, every=50)
+    assert record["step"] == [0, 50, 100, 150, 200] and seconds > 0
+    t, a, m = demos.gap_split(model, x_test, encode(x_test))
+    assert m.min() > -1e-10 and record["amortization"][-1] < record["amortization"][0] / 10
+    assert record["total"][-1] == pytest.approx(t.mean().item())
+
+
+def test_iwae_curves_start_at_the_elbo_and_rise():
+    model, x = demos.lesson5_model()
+    q = demos.best_diag_q(model, x)
+    torch.manual_seed(3)
+    mean, se = demos.iwae_curves(model, x, q, [1, 16, 256], 500)
+    assert abs(mean[0] - demos.exact_elbo(model, x, q)) < 4 * se[0]
+    assert mean[0] < mean[1] < mean[2] < model.log_marginal(x) + 4 * se[2]
+    with pytest.raises(ValueError, match="reps"):
+        demos.iwae_curves(model, x, q, [1], 1)
+
+
+def test_figures_draw_and_state_their_findings():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    model, x = demos.lesson5_model()
+    post, best = model.posterior(x), demos.best_diag_q(model, x)
+    lw = torch.randn(1000, generator=torch.Generator().manual_seed(0), dtype=torch.float64) - 7
+    figs = [
+        demos.plot_jensen(lw, -7.0),
+        demos.plot_gaps({"exact posterior": post, "best": best}, {"exact posterior": 0.0, "best": 0.59},
+                        {"exact posterior": demos.BLACK, "best": demos.BLUE}),
+        demos.plot_fits({"a": [1.0, 0.5], "b": [2.0, 0.6]}, 0.59,
+                        {"p": (post.mean[0], post.covariance_matrix[0], demos.BLACK, "-")}),
+        demos.plot_amortization({"step": [0, 1], "total": [10.0, 0.7], "approximation": [0.59, 0.59]}),
+        demos.plot_iwae([1, 2], {"q": (torch.tensor([-8.0, -7.5]), torch.tensor([0.1, 0.1]))}, -7.1, 2),
+        demos.plot_training_loss(-lw, -7.0, -7.05),
+        demos.plot_gradients(torch.randn(100, 2, dtype=torch.float64), 3 * torch.randn(100, 2, dtype=torch.float64),
+                             torch.tensor([-4.0, -5.0])),
+    ]
+    assert "nats above −log p(x) on average" in figs[5].axes[0].get_title()
+    assert "score function has" in figs[6].axes[0].get_title()
+    assert "Averaging the logs loses" in figs[0].axes[1].get_title()
+    assert figs[4].axes[1].get_title().endswith("at K = 2") and figs[4].axes[0].get_xscale() == "log"
+    for fig in figs:
+        assert all(ax.get_title() for ax in fig.axes)
+        plt.close(fig)
+
+
+@pytest.mark.parametrize("name", ["05_jensen_and_elbo.ipynb", "05b_reparameterization_and_iwae.ipynb"])
+def test_the_stated_reading_time_is_the_counted_one(name):
+    """Lessons 5 and 5b state their reading time as words of prose (200 a minute) plus lines of code
+    in the student version (4 a minute): the stated counts must match the notebook within 5 %."""
+    import json
+    import re
+    from pathlib import Path
+    nb = json.loads((Path(__file__).resolve().parent.parent / "notebooks" / name).read_text())
+    words = lines = 0
+    for c in nb["cells"]:
+        s = "".join(c["source"])
+        if c["cell_type"] == "markdown":
+            words += len(s.split())
+            continue
+        if c["metadata"].get("nbgrader", {}).get("solution"):
+            s = re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "raise NotImplementedError()", s, flags=re.S)
+        s = re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", "", s, flags=re.S)
+        lines += sum(1 for line in s.splitlines() if line.strip())
+    first = "".join(nb["cells"][0]["source"])
+    m = re.search(r"about (\d+) minutes .*?([\d,]+) words.*?(\d+) lines of code", first, flags=re.S)
+    stated_total, stated_words, stated_lines = int(m[1]), int(m[2].replace(",", "")), int(m[3])
+    assert abs(stated_words - words) <= 0.05 * words and abs(stated_lines - lines) <= 0.05 * lines
+    assert abs(stated_total - (words / 200 + lines / 4)) <= 5

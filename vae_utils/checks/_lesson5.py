@@ -1,9 +1,10 @@
-"""Checks for lesson 5's exercises: the closed-form KL, the reparameterized sample, the
-Monte Carlo ELBO and the importance-weighted bound.
+"""Checks for the exercises of lessons 5 and 5b: the closed-form KL to the prior, the ELBO's
+gap as a KL between two Gaussians (derived), the reparameterized sample, the Monte Carlo
+ELBO, and the second moment of the importance weights of a Gaussian q (derived).
 
-Every reference comes from ``vae_utils``: ``kl_normal_std_normal``, ``iwae_bound`` and the
-exact ``LinearGaussianLVM`` (log p(x) and the posterior, so the exact ELBO is
-log p(x) − KL(q ‖ p(z|x))). Hidden inputs are seeded; checks that run the learner's random
+Every reference comes from ``vae_utils`` or ``torch.distributions``: ``kl_normal_std_normal``,
+``kl_divergence`` of two ``MultivariateNormal``, and the exact ``LinearGaussianLVM`` (log p(x)
+and the posterior, so the exact ELBO is log p(x) − KL(q ‖ p(z|x))). Hidden inputs are seeded; checks that run the learner's random
 code do so inside ``torch.random.fork_rng``, so the learner's own random stream is untouched.
 """
 from __future__ import annotations
@@ -13,11 +14,11 @@ import math
 import torch
 from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
 
-from ..estimators import iwae_bound, kl_normal_std_normal
+from ..estimators import kl_normal_std_normal
 from ..lvm import LinearGaussianLVM
-from ._common import hidden_model, exercise, gen, manual_seed, as_tensor, call, expect_close, expect_shape, fail, passed
+from ._common import hidden_model, exercise, fallback_for, gen, manual_seed, as_tensor, call, expect_close, expect_shape, fail, passed
 
-__all__ = ["kl_to_prior", "reparameterized_sample", "elbo_estimate", "iwae_estimate"]
+__all__ = ["kl_to_prior", "elbo_gap", "reparameterized_sample", "elbo_estimate", "weight_second_moment"]
 
 _F64 = torch.float64
 _KL_FORMULA = "KL = 0.5 * (mu**2 + logvar.exp() - logvar - 1).sum(dim=-1)"
@@ -263,60 +264,221 @@ def elbo_estimate(fn) -> None:
            "and its gradient with respect to mu is right.")
 
 
-@exercise("vae_utils.estimators.iwae_bound", "vae_utils.estimators.log_marginal_is")
-def iwae_estimate(fn) -> None:
-    """Check ``fn(log_w) -> (B,)``: the importance-weighted bound from log-weights of shape (k, B).
+# --- derived closed forms: the ELBO's gap, and the second moment of the weights -------------------
 
-    L_k = log (1/k) Σ_i w_i = logsumexp_i(log w_i) − log k. The log-weights are those of a
-    hidden linear-Gaussian model with a diagonal q, and the reference is
-    ``vae_utils.estimators.iwae_bound`` on the same draws. Also checked: k = 1 gives back the
-    one log-weight (the one-sample ELBO), and log-weights near −1000, whose weights underflow
-    to 0, still give a finite answer (log-sum-exp). Names the slips: averaging the
-    log-weights (the ELBO estimate, not L_k) and forgetting − log k.
+_GAP_FORMULA = ("KL = ½ [tr(Σ_post⁻¹ Σ_q) + (μ_post − μ_q)ᵀ Σ_post⁻¹ (μ_post − μ_q) − k "
+                "+ log det Σ_post − log det Σ_q]")
 
-    Source: Burda, Grosse & Salakhutdinov 2016, "Importance Weighted Autoencoders", eq. 8.
+
+def _spd(k: int, g: torch.Generator, scale: float = 1.0) -> torch.Tensor:
+    """A random symmetric positive-definite (k, k) matrix, well conditioned, float64."""
+    A = torch.randn(k, k, generator=g, dtype=_F64)
+    return scale * (A @ A.T / k + 0.3 * torch.eye(k, dtype=_F64))
+
+
+def _scalar(value, what: str) -> torch.Tensor:
+    out = as_tensor(value, what)
+    if out.numel() != 1:
+        fail(f"{what} returned {tuple(out.shape)} numbers; expected one number.",
+             "the inputs describe one pair of Gaussians: sum the terms to a single number.")
+    return out.reshape(())
+
+
+def _kl_parts(mu_q, S_q, mu_p, S_p):
+    """The four pieces of KL(N(mu_q, S_q) ‖ N(mu_p, S_p)): trace, Mahalanobis, k, log-det ratio."""
+    P = torch.linalg.inv(S_p)
+    diff = mu_p - mu_q
+    return (torch.trace(P @ S_q), diff @ P @ diff, len(mu_q), torch.logdet(S_p) - torch.logdet(S_q))
+
+
+@fallback_for("elbo_gap")
+def _elbo_gap(mu_q, Sigma_q, mu_post, Sigma_post) -> torch.Tensor:
+    """The course's version of exercise ``elbo_gap`` (for ``try_yours``): KL(N(mu_q, Sigma_q) ‖
+    N(mu_post, Sigma_post)) in closed form, a 0-dim tensor in nats."""
+    tr, maha, k, logdet = _kl_parts(*(torch.as_tensor(a, dtype=_F64) for a in (mu_q, Sigma_q, mu_post, Sigma_post)))
+    return 0.5 * (tr + maha - k + logdet)
+
+
+@exercise("torch.distributions.kl._kl_multivariatenormal_multivariatenormal", "vae_utils.checks._lesson5._elbo_gap")
+def elbo_gap(fn) -> None:
+    """Check ``fn(mu_q, Sigma_q, mu_post, Sigma_post) -> log p(x) − ELBO(q)``, derived in closed form.
+
+    The gap is KL(q ‖ p(z|x)) for q = N(mu_q, Sigma_q) and the posterior N(mu_post, Sigma_post):
+    ½ [tr(Σ_post⁻¹ Σ_q) + (μ_post − μ_q)ᵀ Σ_post⁻¹ (μ_post − μ_q) − k + log det Σ_post − log det Σ_q].
+    Run on a hidden pair of 3-D Gaussians and a 2-D pair (so k is not hard-coded), and on
+    q = posterior (gap 0); the reference is ``torch.distributions.kl_divergence``, which the
+    learner's function may not call (the exercise is the derivation). Names the usual wrong
+    derivations: the KL's direction swapped (KL(p ‖ q)), a missing or sign-flipped log-det
+    term, tr Σ_q or a missing trace where tr(Σ_post⁻¹ Σ_q) belongs, the mean term measured
+    with Σ_q⁻¹, a missing ½, − k or mean term.
+
+    Source: Bishop 2006, "Pattern Recognition and Machine Learning", exercise 2.13 / eq. (B.51)
+    of Kingma & Welling 2014's appendix for the diagonal case; Kullback 1959.
     """
-    model, x = hidden_model(4, 2, 0.8, 707, n_x=3)
-    post = model.posterior(x)
-    q = _diag(post.mean + 0.3, torch.log(post.covariance_matrix.diagonal(dim1=-2, dim2=-1)) + 0.4)
-    k = 50
-    with torch.random.fork_rng():
-        manual_seed(808)
-        expected = iwae_bound(model, x, q, k)
-        manual_seed(808)
-        z = q.rsample((k,))
-        log_w = (model.likelihood(z).log_prob(x) + model.prior.log_prob(z) - q.log_prob(z)).detach()
+    g = gen(515)
+    cases = []
+    for k in (3, 2):
+        mu_q, mu_p = torch.randn(k, generator=g, dtype=_F64), torch.randn(k, generator=g, dtype=_F64)
+        cases.append((mu_q, _spd(k, g, 0.6), mu_p, _spd(k, g, 1.4)))
+    for mu_q, S_q, mu_p, S_p in cases:
+        k = len(mu_q)
+        out = _scalar(call(fn, mu_q.clone(), S_q.clone(), mu_p.clone(), S_p.clone(), name="elbo_gap"),
+                      f"elbo_gap for k = {k}")
+        expected = kl_divergence(MultivariateNormal(mu_q, S_q), MultivariateNormal(mu_p, S_p))
+        if _close(out, expected, atol=1e-8, rtol=1e-8):
+            continue
+        tr, maha, _, logdet = _kl_parts(mu_q, S_q, mu_p, S_p)
+        Pq = torch.linalg.inv(S_q)
+        diff = mu_p - mu_q
+        diagnoses = [
+            (kl_divergence(MultivariateNormal(mu_p, S_p), MultivariateNormal(mu_q, S_q)),
+             "you computed KL(p(z|x) ‖ q), the KL in the other direction.",
+             "the gap is E_q[log q(z) − log p(z|x)] = KL(q ‖ p(z|x)): the expectation is under q, so "
+             "the posterior's precision Σ_post⁻¹ meets Σ_q in the trace."),
+            (0.5 * (tr + maha - k), "the log-determinant term is missing.",
+             "E_q[log q] and E_q[log p] carry −½ log det Σ_q and −½ log det Σ_post: "
+             "+ ½ (log det Σ_post − log det Σ_q)."),
+            (0.5 * (tr + maha - k - logdet), "the log-determinant term has the wrong sign.",
+             "KL(q ‖ p) = E_q[log q(z) − log p(z|x)]: E_q[log q] brings −½ log det Σ_q and "
+             "−E_q[log p(z|x)] brings +½ log det Σ_post."),
+            (0.5 * (torch.trace(S_q) + maha - k + logdet),
+             "the trace term is tr(Σ_q): the posterior's precision Σ_post⁻¹ is missing from it.",
+             "E_q[(z − μ_post)ᵀ Σ_post⁻¹ (z − μ_post)] = tr(Σ_post⁻¹ Σ_q) + (μ_q − μ_post)ᵀ Σ_post⁻¹ (μ_q − μ_post)."),
+            (0.5 * (maha - k + logdet), "the trace term tr(Σ_post⁻¹ Σ_q) is missing.",
+             "E_q[(z − μ_post)ᵀ Σ_post⁻¹ (z − μ_post)] = tr(Σ_post⁻¹ Σ_q) + (μ_q − μ_post)ᵀ Σ_post⁻¹ (μ_q − μ_post)."),
+            (0.5 * (tr + diff @ Pq @ diff - k + logdet),
+             "the mean term uses Σ_q⁻¹: the distance between the means is measured with the posterior's precision.",
+             "(μ_post − μ_q)ᵀ Σ_post⁻¹ (μ_post − μ_q): the log-density being averaged is the posterior's."),
+            (0.5 * (tr - k + logdet), "the mean term (μ_post − μ_q)ᵀ Σ_post⁻¹ (μ_post − μ_q) is missing.",
+             _GAP_FORMULA),
+            (2 * expected, "every value is twice the KL: the factor ½ is missing.", _GAP_FORMULA),
+            (expected + 0.5 * k, "the value is too large by k/2: the − k is missing.",
+             "E_q[(z − μ_q)ᵀ Σ_q⁻¹ (z − μ_q)] = k, and it enters with ½: " + _GAP_FORMULA),
+        ]
+        for wrong, message, hint in diagnoses:
+            if _close(out, wrong.reshape(()), atol=1e-8, rtol=1e-8):
+                fail(f"for k = {k}: {message}", hint)
+        steps = 2 * (out - expected).item()
+        if abs(steps - round(steps)) < 1e-6:
+            fail(f"for k = {k} the value is off by {steps / 2:+g}, a multiple of ½: the − k term uses another "
+                 f"dimension than k = {k}.", "k is the dimension of z: k = len(mu_q), not a fixed number.")
+        expect_close(out, expected, f"elbo_gap for k = {k}", atol=1e-8, hint=_GAP_FORMULA)
+    mu_q, S_q = cases[0][0], cases[0][1]
+    same = _scalar(call(fn, mu_q.clone(), S_q.clone(), mu_q.clone(), S_q.clone(), name="elbo_gap"),
+                   "elbo_gap(q = posterior)")
+    expect_close(same, torch.zeros((), dtype=_F64), "the gap when q is the posterior", atol=1e-9,
+                 hint="at q = p(z|x) the ELBO is tight: tr(I) − k = 0, and the log-dets cancel.")
+    passed("elbo_gap gives KL(q ‖ p(z|x)) of two Gaussians in closed form, for k = 3 and k = 2, "
+           "and 0 at the posterior.")
 
-    out = as_tensor(call(fn, log_w.clone(), name="iwae_estimate"), "iwae_estimate(log_w)")
-    if out.dim() == 0:
-        fail("iwae_estimate returned a single number; expected one bound per data point, shape (3,).",
-             "log_w has shape (k, B): reduce over dim 0 (the k samples) only.")
-    expect_shape(out, (3,), "iwae_estimate(log_w) for log_w of shape (50, 3)",
-                 "log_w has shape (k, B): reduce over dim 0 (the k samples).")
+
+_MOMENT_FORMULA = ("whiten with L L^T = Sigma_post: C = L^-1 Sigma_q L^-T, u = L^-1 (mu_q - mu_post); "
+                   "1 + CV² = prod_i λ_i / sqrt(2 λ_i − 1) · exp(u^T (2C − I)^-1 u) over the eigenvalues λ_i "
+                   "of C, and inf when min λ_i ≤ ½")
+
+
+def _whiten(mu_q, S_q, mu_p, S_p):
+    L = torch.linalg.cholesky(S_p)
+    C = torch.linalg.solve_triangular(L, torch.linalg.solve_triangular(L, S_q, upper=False).T, upper=False)
+    u = torch.linalg.solve_triangular(L, (mu_q - mu_p).unsqueeze(-1), upper=False).squeeze(-1)
+    return 0.5 * (C + C.T), u
+
+
+@fallback_for("weight_second_moment")
+def _weight_second_moment(mu_q, Sigma_q, mu_post, Sigma_post) -> torch.Tensor:
+    """The course's version of exercise ``weight_second_moment`` (for ``try_yours``):
+    E_q[w²] / p(x)² = ∫ p(z|x)² / q(z) dz for Gaussian q and posterior; inf when it diverges."""
+    C, u = _whiten(*(torch.as_tensor(a, dtype=_F64) for a in (mu_q, Sigma_q, mu_post, Sigma_post)))
+    lam = torch.linalg.eigvalsh(C)
+    if lam.min() <= 0.5:
+        return torch.tensor(math.inf, dtype=_F64)
+    two_c = 2 * C - torch.eye(len(u), dtype=_F64)
+    return torch.prod(lam / torch.sqrt(2 * lam - 1)) * torch.exp(u @ torch.linalg.solve(two_c, u))
+
+
+@exercise("vae_utils.checks._lesson5._weight_second_moment")
+def weight_second_moment(fn) -> None:
+    """Check ``fn(mu_q, Sigma_q, mu_post, Sigma_post) -> 1 + CV²`` of the importance weights of q.
+
+    For w = p(x, z)/q(z), z ~ q = N(mu_q, Sigma_q), and a Gaussian posterior N(mu_post, Sigma_post):
+    E_q[w²]/p(x)² = ∫ p(z|x)²/q(z) dz. Whitened by L Lᵀ = Σ_post, q becomes N(u, C) and the
+    posterior N(0, I); the integral is Π_i λ_i/√(2λ_i − 1) · exp(uᵀ(2C − I)⁻¹u) over the
+    eigenvalues λ_i of C when every λ_i > ½, and +∞ otherwise (lesson 4's criterion, in every
+    direction). Run on a hidden 3-D pair with finite moment, a pair with one λ < ½ (must be
+    inf) and q = posterior (must be 1). Names the usual slips: CV² instead of 1 + CV², the
+    roles of q and the posterior swapped, the shift term missing or with a factor ½, the
+    per-coordinate ratios Σ_q,jj/Σ_post,jj used without whitening, and a finite number or NaN
+    where the integral diverges.
+
+    Source: Owen 2013, "Monte Carlo theory, methods and examples", §9.1 (the variance of
+    importance sampling); the Gaussian integral by completing the square, as in lesson 4.
+    """
+    g = gen(525)
+    k = 3
+    L = torch.linalg.cholesky(_spd(k, g))
+    V, _ = torch.linalg.qr(torch.randn(k, k, generator=g, dtype=_F64))
+    mu_p = torch.randn(k, generator=g, dtype=_F64)
+    u = 0.6 * torch.randn(k, generator=g, dtype=_F64)
+    mu_q = mu_p + L @ u
+
+    def q_cov(lams):
+        return L @ (V @ torch.diag(torch.tensor(lams, dtype=_F64)) @ V.T) @ L.T
+
+    S_p = L @ L.T
+    S_q = q_cov([0.7, 1.3, 2.2])
+    expected = _weight_second_moment(mu_q, S_q, mu_p, S_p)
+    out = _scalar(call(fn, mu_q.clone(), S_q.clone(), mu_p.clone(), S_p.clone(), name="weight_second_moment"),
+                  "weight_second_moment")
     if not _close(out, expected, atol=1e-8, rtol=1e-8):
-        if _close(out, log_w.mean(0), atol=1e-8, rtol=1e-8):
-            fail("you averaged the log-weights: that is the k-sample ELBO estimate, not the bound L_k.",
-                 "average the weights inside the log: torch.logsumexp(log_w, dim=0) − math.log(k).")
-        if _close(out, expected + math.log(k), atol=1e-8, rtol=1e-8):
-            fail(f"every value is too large by log k = {math.log(k):.4f}: the − log k is missing.",
-                 "L_k = log of the *mean* weight: torch.logsumexp(log_w, dim=0) − math.log(k).")
-        if _close(out, log_w.max(0).values, atol=1e-8, rtol=1e-8):
-            fail("you returned the largest log-weight, not the log of the mean weight.",
-                 "torch.logsumexp(log_w, dim=0) − math.log(k).")
-        expect_close(out, expected, "iwae_estimate(log_w)", atol=1e-8,
-                     hint="L_k = torch.logsumexp(log_w, dim=0) − math.log(k).")
+        C, uu = _whiten(mu_q, S_q, mu_p, S_p)
+        lam = torch.linalg.eigvalsh(C)
+        det_part = torch.prod(lam / torch.sqrt(2 * lam - 1))
+        shift = uu @ torch.linalg.solve(2 * C - torch.eye(k, dtype=_F64), uu)
+        c2 = S_q.diagonal() / S_p.diagonal()
+        d2 = (mu_q - mu_p) ** 2 / S_p.diagonal()
+        diagnoses = [
+            (expected - 1, "the value is 1 + CV² minus 1: you returned CV², the squared coefficient of variation.",
+             "E_q[w²]/p(x)² = 1 + CV² (the mean of w/p(x) is 1): return the second moment itself."),
+            (_weight_second_moment(mu_p, S_p, mu_q, S_q),
+             "the roles are swapped: that is the moment of the posterior's weights as a proposal for q.",
+             "q is the proposal: whiten by the posterior's covariance, C = L⁻¹ Σ_q L⁻ᵀ with L Lᵀ = Σ_post."),
+            (det_part, "the shift term is missing: the means differ, which costs exp(uᵀ(2C − I)⁻¹u).",
+             _MOMENT_FORMULA),
+            (det_part * torch.exp(0.5 * shift), "the exponent of the shift term carries an extra ½.",
+             "completing the square gives exp(uᵀ(2C − I)⁻¹u), with no ½: in one dimension exp(δ²/(2c² − 1))."),
+            (torch.prod(c2 / torch.sqrt(2 * c2 - 1)) * torch.exp((d2 / (2 * c2 - 1)).sum()),
+             "you used the per-coordinate ratios Σ_q,jj / Σ_post,jj: the posterior is correlated, so the "
+             "coordinates must be whitened first.",
+             _MOMENT_FORMULA),
+            (torch.log(expected), "you returned the log of the second moment.", "return 1 + CV² itself."),
+        ]
+        for wrong, message, hint in diagnoses:
+            if torch.isfinite(wrong) and _close(out, wrong.reshape(()), atol=1e-8, rtol=1e-8):
+                fail(message, hint)
+        if torch.isinf(out):
+            if torch.isinf(diagnoses[1][0]):
+                fail("you returned inf: with the roles of q and the posterior swapped, the posterior's "
+                     "whitened variances 1/λ_i fall below ½ — but here q is the proposal.", diagnoses[1][2])
+            fail(f"you returned inf, but every whitened variance of q is above ½ (the smallest is "
+                 f"{lam.min().item():.2f}): the integral is finite.", _MOMENT_FORMULA)
+        expect_close(out, expected, "weight_second_moment (every whitened variance above ½)", atol=1e-8,
+                     hint=_MOMENT_FORMULA)
 
-    one = as_tensor(call(fn, log_w[:1].clone(), name="iwae_estimate"), "iwae_estimate(log_w[:1])")
-    expect_shape(one, (3,), "iwae_estimate(log_w) for log_w of shape (1, 3)", "reduce over dim 0 only.")
-    expect_close(one, log_w[0], "iwae_estimate with k = 1", atol=1e-8,
-                 hint="with one sample the bound is that sample's log-weight: the one-sample ELBO.")
-
-    shifted = as_tensor(call(fn, log_w.clone() - 1000.0, name="iwae_estimate"), "iwae_estimate(log_w − 1000)")
-    if not torch.all(torch.isfinite(shifted)):
-        fail("with log-weights near −1000 the result is not finite: exp(log_w) underflows to 0 and "
-             "log(0) = −inf.",
-             "use torch.logsumexp(log_w, dim=0), which subtracts the largest log-weight before exp.")
-    expect_close(shifted, expected - 1000.0, "iwae_estimate(log_w − 1000)", atol=1e-6,
-                 hint="shifting every log-weight by −1000 must shift L_k by exactly −1000; use torch.logsumexp.")
-    passed("iwae_estimate matches vae_utils.estimators.iwae_bound, equals the log-weight at k = 1, "
-           "and survives weights that underflow.")
+    S_bad = q_cov([0.35, 1.1, 1.6])
+    bad = _scalar(call(fn, mu_q.clone(), S_bad.clone(), mu_p.clone(), S_p.clone(), name="weight_second_moment"),
+                  "weight_second_moment")
+    if torch.isnan(bad):
+        fail("the result is NaN where one whitened variance is 0.35 < ½: the square root of 2λ − 1 < 0.",
+             "test the criterion first: if the smallest eigenvalue of C is ≤ ½, the integral diverges; "
+             "return float('inf').")
+    if not (torch.isinf(bad) and bad > 0):
+        fail(f"the result is {bad.item():.4g} where one whitened variance of q is 0.35 < ½: the integral "
+             "∫ p(z|x)²/q(z) dz diverges there, so the variance of the weights is infinite.",
+             "compute the eigenvalues of C = L⁻¹ Σ_q L⁻ᵀ (torch.linalg.eigvalsh); if the smallest is ≤ ½, "
+             "return float('inf').")
+    one = _scalar(call(fn, mu_p.clone(), S_p.clone(), mu_p.clone(), S_p.clone(), name="weight_second_moment"),
+                  "weight_second_moment(q = posterior)")
+    expect_close(one, torch.ones((), dtype=_F64), "the moment when q is the posterior", atol=1e-9,
+                 hint="at q = p(z|x) every weight equals p(x): CV² = 0, so 1 + CV² = 1.")
+    passed("weight_second_moment gives 1 + CV² in closed form, +inf when a whitened variance is below ½, "
+           "and 1 at the posterior.")
