@@ -19,8 +19,8 @@ import pytest
 pytest.importorskip("build", reason="the packaging test needs `build`: pip install -e '.[test]'")
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ["checks", "data", "estimators", "gaussian", "lvm", "plotting", "pretrained", "setup_check",
-           "train", "vae", "validate", "widgets"]
+# Every module of the source tree: a new one that the build leaves out fails here.
+MODULES = ["checks"] + sorted(p.stem for p in (ROOT / "vae_utils").glob("*.py") if p.stem != "__init__")
 
 
 @pytest.fixture(scope="module")
