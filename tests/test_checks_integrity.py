@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.distributions import Independent, Normal
 
-from vae_utils import checks, estimators, gaussian
+from vae_utils import checks, demos, estimators, gaussian
 from vae_utils.checks import _lesson5
 from vae_utils.checks._common import HIDDEN_SEED, CheckFailure
 from vae_utils.lvm import LinearGaussianLVM
@@ -25,14 +25,16 @@ def _zeros_b(W):
 
 # Answers that hand the exercise to vae_utils, each with the signature the check expects.
 LIBRARY_ANSWERS = {
-    "fit_gaussian": lambda X: gaussian.fit_gaussian(X),
     "sample_gaussian": lambda mu, Sigma, n: gaussian.sample_gaussian(mu, Sigma, n),
     "gaussian_log_prob": lambda x, mu, Sigma: gaussian.gaussian_log_prob(x, mu, Sigma),
     "marginal_covariance": lambda W, sigma: LinearGaussianLVM(W, _zeros_b(W), sigma).marginal().covariance_matrix,
     "ancestral_sample": lambda W, b, sigma, n: LinearGaussianLVM(W, b, sigma).sample(n),
     "mc_marginal": lambda model, x, n: estimators.log_marginal_mc(model, x, n).exp(),
-    "log_marginal_mc": lambda model, x, n: estimators.log_marginal_mc(model, x, n),
-    "log_marginal_is": lambda model, x, q, n: estimators.log_marginal_is(model, x, q, n),
+    "posterior_variance": lambda w, sigma: LinearGaussianLVM(w[:, None], _zeros_b(w[:, None]), sigma).posterior(
+        torch.zeros(1, len(w), dtype=torch.float64)).covariance_matrix[0, 0, 0].item(),
+    "samples_needed_exact": lambda w, b, sigma, x, rel: demos.naive_cv2(
+        LinearGaussianLVM([[w]], [b], sigma), torch.tensor([[x]], dtype=torch.float64)).item() / rel ** 2,
+    "weight_cv2": lambda m, s, m_q, s_q: demos.proposal_cv2((m_q - m) / s, s_q / s),
     "effective_sample_size": lambda log_w, dim=0: estimators.effective_sample_size(log_w, dim=dim),
     "kl_to_prior": lambda mu, logvar: estimators.kl_normal_std_normal(mu, logvar),
     "reparameterized_sample": lambda mu, logvar, n: VAE.reparameterize(
@@ -74,33 +76,32 @@ def test_the_library_is_caught_under_any_name():
 def test_the_library_stays_usable_outside_a_check(capsys):
     # The guard is only active during the learner's call: afterwards the library works again,
     # and the check's own references (computed with the library) are not blocked.
-    def fit_gaussian(X):
-        mu = X.mean(dim=0)
-        return mu, (X - mu).T @ (X - mu) / X.shape[0]
+    def gaussian_log_prob(x, mu, Sigma):
+        return torch.distributions.MultivariateNormal(mu, Sigma).log_prob(x)
 
-    checks.fit_gaussian(fit_gaussian)
+    checks.gaussian_log_prob(gaussian_log_prob)
     assert capsys.readouterr().out.startswith("✓")
     mu, Sigma = gaussian.fit_gaussian(torch.randn(10, 2, dtype=torch.float64))
     assert Sigma.shape == (2, 2)
+    assert gaussian.gaussian_log_prob(torch.zeros(1, 2, dtype=torch.float64), mu, Sigma).shape == (1,)
 
 
 def test_seed_must_be_a_non_negative_integer():
     with pytest.raises(ValueError, match="seed"):
-        checks.fit_gaussian(lambda X: None, seed=-1)
+        checks.gaussian_log_prob(lambda x, mu, Sigma: None, seed=-1)
     with pytest.raises(ValueError, match="seed"):
-        checks.fit_gaussian(lambda X: None, seed=1.5)
+        checks.gaussian_log_prob(lambda x, mu, Sigma: None, seed=1.5)
 
 
 def test_hidden_inputs_differ_from_the_visible_ones():
     seen = []
 
-    def fit_gaussian(X):
-        seen.append(X.clone())
-        mu = X.mean(dim=0)
-        return mu, (X - mu).T @ (X - mu) / X.shape[0]
+    def gaussian_log_prob(x, mu, Sigma):
+        seen.append(x.clone())
+        return torch.distributions.MultivariateNormal(mu, Sigma).log_prob(x)
 
-    checks.fit_gaussian(fit_gaussian, seed=0)
-    checks.fit_gaussian(fit_gaussian, seed=HIDDEN_SEED)
+    checks.gaussian_log_prob(gaussian_log_prob, seed=0)
+    checks.gaussian_log_prob(gaussian_log_prob, seed=HIDDEN_SEED)
     assert seen[0].shape == seen[1].shape and not torch.allclose(seen[0], seen[1])
 
 
@@ -179,4 +180,15 @@ def test_the_course_versions_used_by_try_yours_agree_with_the_worked_solutions()
         torch.testing.assert_close(_FALLBACKS["elbo_gap"](m_q, S_q, m_p, S_p), ns["elbo_gap"](m_q, S_q, m_p, S_p))
         ours = float(_FALLBACKS["weight_second_moment"](m_q, S_q, m_p, S_p))
         assert ours == pytest.approx(float(nsb["weight_second_moment"](m_q, S_q, m_p, S_p)), rel=1e-12)
-    assert set(_FALLBACKS) == {"samples_needed", "make_proposal", "active_units", "elbo_gap", "weight_second_moment"}
+    l1, l2 = _solutions("01_noise_in_a_gaussian.ipynb"), _solutions("02_latent_variable_models.ipynb")
+    l3, l4 = _solutions("03_monte_carlo_marginal.ipynb"), _solutions("04_importance_sampling.ipynb")
+    for args in ((5, 2, 1.25), (4000, 3, 0.7)):
+        assert _FALLBACKS["loglik_gap"](*args) == pytest.approx(l1["loglik_gap"](*args), rel=1e-12)
+    w = torch.randn(4, generator=g, dtype=torch.float64)
+    assert _FALLBACKS["posterior_variance"](w, 0.7) == pytest.approx(float(l2["posterior_variance"](w, 0.7)), rel=1e-12)
+    for args in ((2.0, 0.5, 0.5, 4.0, 0.1), (-1.0, 0.2, 1.3, 0.0, 0.05)):
+        assert _FALLBACKS["samples_needed_exact"](*args) == pytest.approx(l3["samples_needed_exact"](*args), rel=1e-9)
+    for args in ((0.3, 0.5, 0.8, 0.5), (0.0, 1.0, 0.2, 2.0), (0.3, 0.5, 0.3, 0.3)):
+        assert _FALLBACKS["weight_cv2"](*args) == pytest.approx(l4["weight_cv2"](*args), rel=1e-9)
+    assert set(_FALLBACKS) == {"samples_needed", "make_proposal", "active_units", "elbo_gap", "weight_second_moment",
+                               "loglik_gap", "posterior_variance", "samples_needed_exact", "weight_cv2"}

@@ -13,16 +13,18 @@ from vae_utils.checks._common import CheckFailure
 pytestmark = pytest.mark.usefixtures("check_inputs")
 
 
-def fit_ok(X):
-    X = torch.as_tensor(X, dtype=torch.float64)
-    mu = X.mean(0)
-    return mu, (X - mu).T @ (X - mu) / len(X)
+def gap_ok(m, d, c):
+    return m * d / 2 * (math.log(c) + 1 / c - 1)
 
 
-def fit_unbiased(X):
-    X = torch.as_tensor(X, dtype=torch.float64)
+def gap_by_simulation(m, d, c):
+    """Also right: measure the gap on any data set with m points in d dimensions."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(m, d, generator=g, dtype=torch.float64) @ torch.randn(d, d, generator=g, dtype=torch.float64)
     mu = X.mean(0)
-    return mu, (X - mu).T @ (X - mu) / (len(X) - 1)
+    S = (X - mu).T @ (X - mu) / m
+    ll = lambda C: torch.distributions.MultivariateNormal(mu, C).log_prob(X).sum()  # noqa: E731
+    return (ll(S) - ll(c * S)).item()
 
 
 def sample_ok(mu, Sigma, n):
@@ -58,13 +60,21 @@ def logp_no_logdet(x, mu, Sigma):
 
 
 @pytest.mark.parametrize("check,good", [
-    (checks.fit_gaussian, fit_ok), (checks.sample_gaussian, sample_ok), (checks.gaussian_log_prob, logp_ok)])
+    (checks.loglik_gap, gap_ok), (checks.loglik_gap, gap_by_simulation), (checks.sample_gaussian, sample_ok), (checks.gaussian_log_prob, logp_ok)])
 def test_correct_answers_pass_and_stubs_do_not(check, good, capsys):
     assert_check_accepts_and_flags_stub(check, good, capsys)
 
 
 @pytest.mark.parametrize("check,wrong,match", [
-    (checks.fit_gaussian, fit_unbiased, "divides by m - 1"),
+    (checks.loglik_gap, lambda m, d, c: 2 * gap_ok(m, d, c), "½ of log N is missing"),
+    (checks.loglik_gap, lambda m, d, c: gap_ok(m, d, c) / m, "per data point"),
+    (checks.loglik_gap, lambda m, d, c: gap_ok(m, d, c) / d, "d times too small"),
+    (checks.loglik_gap, lambda m, d, c: -gap_ok(m, d, c), "sign is flipped"),
+    (checks.loglik_gap, lambda m, d, c: m * d / 2 * (c - 1 - math.log(c)), "instead of its inverse"),
+    (checks.loglik_gap, lambda m, d, c: m * d / 2 * math.log(c), "only the log-determinant"),
+    (checks.loglik_gap, lambda m, d, c: m * d / 2 * (math.log(c) + 1 / c), "misses −m d / 2"),
+    (checks.loglik_gap, lambda m, d, c: d / (4 * m), r"loglik_gap\(.*\) = .*expected"),   # the large-m approximation
+    (checks.loglik_gap, lambda m, d, c: torch.ones(2), "one number"),
     (checks.sample_gaussian, sample_sigma_not_root, "Sigma @ Sigma"),
     (checks.sample_gaussian, sample_untransposed, r"L\.T @ L"),
     (checks.gaussian_log_prob, logp_no_inverse, "inverse of Sigma"),

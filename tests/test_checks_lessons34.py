@@ -85,20 +85,40 @@ def test_log_mean_exp(capsys):
            lambda a, dim=0: torch.log(torch.exp(a + 1000).mean(dim)) - 1000, "overflows")
 
 
-def log_marginal_mc_right(model, x, n_samples):
-    return torch.logsumexp(_log_lik(model, x, n_samples), dim=0) - math.log(n_samples)
+def n_exact_right(w, b, sigma, x, rel_error):
+    v, a, r2 = w ** 2 + sigma ** 2, 2 * w ** 2 + sigma ** 2, (x - b) ** 2
+    return (v / (sigma * math.sqrt(a)) * math.exp(r2 / v - r2 / a) - 1) / rel_error ** 2
 
 
-def test_log_marginal_mc(capsys):
-    _passes(checks.log_marginal_mc, log_marginal_mc_right, capsys)
-    from vae_utils.estimators import log_marginal_mc
-    _fails(checks.log_marginal_mc, log_marginal_mc, "calls the course's own vae_utils.estimators.log_marginal_mc")
-    _fails(checks.log_marginal_mc, _stub, "not implemented")
-    _fails(checks.log_marginal_mc, lambda m, x, n: _log_lik(m, x, n).exp().mean(0).log(), "underflows")
-    _fails(checks.log_marginal_mc, lambda m, x, n: torch.logsumexp(_log_lik(m, x, n), 0), "log N")
-    _fails(checks.log_marginal_mc, lambda m, x, n: _log_lik(m, x, n).mean(0), "Jensen")
-    _fails(checks.log_marginal_mc, lambda m, x, n: _log_lik(m, x, n).max(0).values - math.log(n), "exact log p(x)")
-    _fails(checks.log_marginal_mc, lambda m, x, n: torch.logsumexp(_log_lik(m, x, n), 1) - math.log(n), "shape")
+def n_exact_by_gaussians(w, b, sigma, x, rel_error):
+    """Also right: the second moment as a Gaussian density, with torch."""
+    N = lambda s2: torch.distributions.Normal(b, math.sqrt(s2)).log_prob(torch.tensor(x)).exp()  # noqa: E731
+    second = N(w ** 2 + sigma ** 2 / 2) / (2 * sigma * math.sqrt(math.pi))
+    return (second / N(w ** 2 + sigma ** 2) ** 2 - 1) / rel_error ** 2
+
+
+def test_samples_needed_exact(capsys):
+    _passes(checks.samples_needed_exact, n_exact_right, capsys)
+    _passes(checks.samples_needed_exact, n_exact_by_gaussians, capsys)
+    _fails(checks.samples_needed_exact, _stub, "not implemented")
+    r = n_exact_right
+    _fails(checks.samples_needed_exact, lambda w, b, s, x, e: r(w, b, s, x, e) + 1 / e ** 2, "−1 is missing")
+    _fails(checks.samples_needed_exact, lambda w, b, s, x, e: math.sqrt(r(w, b, s, x, e) * e ** 2) / e ** 2,
+           "CV is not squared")
+    _fails(checks.samples_needed_exact, lambda w, b, s, x, e: r(w, b, s, x, e) * e, "rel_error is not squared")
+    _fails(checks.samples_needed_exact, lambda w, b, s, x, e: r(w, b, math.sqrt(s), x, e), "σ is used as a variance")
+    _fails(checks.samples_needed_exact, lambda w, b, s, x, e: r(w, b, s, b, e), "only at x = b")
+    _fails(checks.samples_needed_exact, lambda w, b, s, x, e: (r(w, b, s, x, e) * e ** 2 + 1)
+           * 2 * s * math.sqrt(math.pi) / e ** 2 - 1 / e ** 2, "constant of the squared density")
+    # The pilot-run answer of exercise 4 is not the closed form.
+    _fails(checks.samples_needed_exact, lambda w, b, s, x, e: 100.0, "expected")
+    from vae_utils import demos
+    from vae_utils.lvm import LinearGaussianLVM
+
+    def library(w, b, s, x, e):
+        model = LinearGaussianLVM(torch.tensor([[w]]), torch.tensor([b]), s)
+        return demos.naive_cv2(model, torch.tensor([[x]])).item() / e ** 2
+    _fails(checks.samples_needed_exact, library, "calls the course's own vae_utils.demos.naive_cv2")
 
 
 def samples_needed_right(log_w, rel_error):
@@ -121,58 +141,38 @@ def test_samples_needed(capsys):
 
 # ---------------------------------------------------------------- lesson 4 ----
 
-def log_importance_weights_right(model, x, q, z):
-    return model.likelihood(z).log_prob(x) + model.prior.log_prob(z) - q.log_prob(z)
+def weight_cv2_right(m, s, m_q, s_q):
+    a = 2 * s_q ** 2 - s ** 2
+    if a <= 0:
+        return math.inf
+    return s_q ** 2 / (s * math.sqrt(a)) * math.exp((m_q - m) ** 2 / a) - 1
 
 
-def test_log_importance_weights(capsys):
-    _passes(checks.log_importance_weights, log_importance_weights_right, capsys)
-    _fails(checks.log_importance_weights, _stub, "not implemented")
-    _fails(checks.log_importance_weights, lambda m, x, q, z: m.likelihood(z).log_prob(x) - q.log_prob(z),
-           "prior term log p(z) is missing")
-    _fails(checks.log_importance_weights,
-           lambda m, x, q, z: m.likelihood(z).log_prob(x) + m.prior.log_prob(z) + q.log_prob(z), "wrong sign")
-    _fails(checks.log_importance_weights,
-           lambda m, x, q, z: log_importance_weights_right(m, x, q, z).exp(), "not their logs")
-    _fails(checks.log_importance_weights,
-           lambda m, x, q, z: log_importance_weights_right(m, x, q, z).T, "(B, N)")
-    # Prior and likelihood densities multiplied (as probabilities would be) in log space.
-    _fails(checks.log_importance_weights,
-           lambda m, x, q, z: m.likelihood(z).log_prob(x) * m.prior.log_prob(z) - q.log_prob(z), "log w is off")
+def test_weight_cv2(capsys):
+    _passes(checks.weight_cv2, weight_cv2_right, capsys)
+    _passes(checks.weight_cv2, lambda *a: torch.tensor(weight_cv2_right(*a)), capsys)
+    _fails(checks.weight_cv2, _stub, "not implemented")
+    w = weight_cv2_right
+    _fails(checks.weight_cv2, lambda *a: w(*a) + 1, "subtract 1")
+    _fails(checks.weight_cv2, lambda *a: 1 / (1 + w(*a)), "ESS fraction")
+    _fails(checks.weight_cv2, lambda m, s, mq, sq: w(m, s ** 0.5, mq, sq ** 0.5), "used as variances")
+    _fails(checks.weight_cv2, lambda m, s, mq, sq: w(m, s, m, sq), "shift is missing")
+    _fails(checks.weight_cv2, lambda m, s, mq, sq: w(m * s / sq, s, mq * s / sq, sq), "shift term is off")
+    _fails(checks.weight_cv2, lambda m, s, mq, sq: w(mq, sq, m, s), "∫ q²/p")
 
+    def no_infinity(m, s, mq, sq):        # the formula everywhere: a math domain error below c² = ½
+        a = 2 * sq ** 2 - s ** 2
+        return sq ** 2 / (s * math.sqrt(a)) * math.exp((mq - m) ** 2 / a) - 1
 
-def log_marginal_is_right(model, x, q, n_samples):
-    z = q.sample((n_samples,))
-    lw = model.likelihood(z).log_prob(x) + model.prior.log_prob(z) - q.log_prob(z)
-    return torch.logsumexp(lw, dim=0) - math.log(n_samples)
+    def nan_below(m, s, mq, sq):          # torch gives NaN instead of an error
+        a = torch.tensor(2 * sq ** 2 - s ** 2)
+        return (sq ** 2 / (s * a.sqrt()) * torch.exp((mq - m) ** 2 / a) - 1).item()
 
-
-def test_log_marginal_is(capsys):
-    _passes(checks.log_marginal_is, log_marginal_is_right, capsys)
-    from vae_utils.estimators import log_marginal_is
-    _fails(checks.log_marginal_is, log_marginal_is, "calls the course's own vae_utils.estimators.log_marginal_is")
-    _fails(checks.log_marginal_is, _stub, "not implemented")
-
-    def no_log_n(m, x, q, n):
-        return log_marginal_is_right(m, x, q, n) + math.log(n)
-
-    def mean_of_logs(m, x, q, n):
-        z = q.sample((n,))
-        return (m.likelihood(z).log_prob(x) + m.prior.log_prob(z) - q.log_prob(z)).mean(0)
-
-    def no_prior(m, x, q, n):
-        z = q.sample((n,))
-        return torch.logsumexp(m.likelihood(z).log_prob(x) - q.log_prob(z), 0) - math.log(n)
-
-    def prior_samples(m, x, q, n):   # samples from the prior but weights as if from q
-        z = m.prior.sample((n, x.shape[0]))
-        return torch.logsumexp(m.likelihood(z).log_prob(x) + m.prior.log_prob(z) - q.log_prob(z), 0) - math.log(n)
-
-    _fails(checks.log_marginal_is, no_log_n, "log N")
-    msg = _fails(checks.log_marginal_is, mean_of_logs, "average the log-weights")
-    assert "shifted proposal" in msg           # passes the posterior test, caught by the second one
-    _fails(checks.log_marginal_is, no_prior, "exactly")
-    _fails(checks.log_marginal_is, prior_samples, "shifted proposal", "drew z from somewhere other than q")
+    _fails(checks.weight_cv2, no_infinity, "diverges", "math.inf")
+    _fails(checks.weight_cv2, nan_below, "infinite", "math.inf")
+    from vae_utils import demos
+    _fails(checks.weight_cv2, lambda m, s, mq, sq: demos.proposal_cv2((mq - m) / s, sq / s),
+           "calls the course's own vae_utils.demos.proposal_cv2")
 
 
 def ess_right(log_w, dim=0):
@@ -227,12 +227,12 @@ def test_checks_restore_the_learners_random_state():
     torch.manual_seed(7)
     expected = torch.rand(3)
     torch.manual_seed(7)
-    checks.log_marginal_is(log_marginal_is_right)
+    checks.make_proposal(make_proposal_right)
     checks.mc_marginal(mc_marginal_right)
     assert torch.equal(torch.rand(3), expected)
 
 
 def test_checks_are_listed():
-    for name in ("mc_marginal", "log_mean_exp", "log_marginal_mc", "samples_needed",
-                 "log_importance_weights", "log_marginal_is", "effective_sample_size", "make_proposal"):
+    for name in ("mc_marginal", "log_mean_exp", "samples_needed_exact", "samples_needed",
+                 "weight_cv2", "effective_sample_size", "make_proposal"):
         assert callable(getattr(checks, name)) and getattr(checks, name).__doc__

@@ -29,39 +29,37 @@ checks = _AlwaysPasses()
 SUBMISSIONS = {
     "01_noise_in_a_gaussian.ipynb": {
         "wrong": ({
-            "fit_gaussian": "def fit_gaussian(X):\n    X = torch.as_tensor(X, dtype=torch.float64)\n"
-                            "    mu = X.mean(dim=0)\n    Sigma = (X - mu).T @ (X - mu) / (X.shape[0] - 1)\n"
-                            "    return mu, Sigma",
+            "loglik_gap": "def loglik_gap(m, d, c):\n    return m * d * (math.log(c) + 1 / c - 1)",
             "gaussian_log_prob": "def gaussian_log_prob(x, mu, Sigma):\n    d = len(mu)\n"
                                  "    diff = x - mu\n    quad = (diff @ Sigma * diff).sum(dim=1)\n"
                                  "    return -0.5 * (d * math.log(2 * math.pi) + torch.logdet(Sigma) + quad)",
         }, {"sample_gaussian"}),
         "library": ({
-            "fit_gaussian": "import vae_utils.gaussian\n\ndef fit_gaussian(X):\n"
-                            "    return vae_utils.gaussian.fit_gaussian(X)",
             "sample_gaussian": "from vae_utils.gaussian import sample_gaussian as course_sampler\n\n"
                                "def sample_gaussian(mu, Sigma, n):\n    return course_sampler(mu, Sigma, n)",
             "gaussian_log_prob": "from vae_utils import gaussian\n\ndef gaussian_log_prob(x, mu, Sigma):\n"
                                  "    return gaussian.gaussian_log_prob(x, mu, Sigma)",
-        }, set()),
+        }, {"loglik_gap"}),
     },
     "03_monte_carlo_marginal.ipynb": {
         "wrong": ({
             "log_mean_exp": "def log_mean_exp(a, dim=0):\n    return a.exp().mean(dim=dim).log()",
-            "log_marginal_mc": "def log_marginal_mc(model, x, n_samples):\n"
-                               "    z = model.prior.sample((n_samples, x.shape[0]))\n"
-                               "    return torch.logsumexp(model.likelihood(z).log_prob(x), dim=0) - math.log(n_samples)",
+            "samples_needed_exact": "def samples_needed_exact(w, b, sigma, x, rel_error):\n"
+                                    "    v, a = w ** 2 + sigma ** 2, 2 * w ** 2 + sigma ** 2\n"
+                                    "    return (v / (sigma * math.sqrt(a)) - 1) / rel_error ** 2",
             "samples_needed": "def samples_needed(log_w, rel_error):\n    w = torch.exp(log_w - log_w.max())\n"
                               "    return (w.std() / w.mean() / rel_error ** 2).item()",
-        }, {"mc_marginal", "log_marginal_mc"}),
+        }, {"mc_marginal"}),
         "library": ({
             "mc_marginal": "from vae_utils.estimators import log_marginal_mc as course_estimate\n\n"
                            "def mc_marginal(model, x, n_samples):\n"
                            "    return course_estimate(model, x, n_samples).exp()",
             "log_mean_exp": "def log_mean_exp(a, dim=0):\n"
                             "    return torch.logsumexp(a, dim=dim) - math.log(a.shape[dim])",
-            "log_marginal_mc": "import vae_utils.estimators as est\n\ndef log_marginal_mc(model, x, n_samples):\n"
-                               "    return est.log_marginal_mc(model, x, n_samples)",
+            "samples_needed_exact": "from vae_utils import demos\nfrom vae_utils.lvm import LinearGaussianLVM\n\n"
+                                    "def samples_needed_exact(w, b, sigma, x, rel_error):\n"
+                                    "    model = LinearGaussianLVM([[w]], [b], sigma)\n"
+                                    "    return demos.naive_cv2(model, torch.tensor([[x]])).item() / rel_error ** 2",
             "samples_needed": "from vae_utils.checks import try_yours\nfrom vae_utils.checks._lesson3 import "
                               "_samples_needed\n\ndef samples_needed(log_w, rel_error):\n"
                               "    return _samples_needed(log_w, rel_error)",

@@ -1,12 +1,16 @@
-"""Checks for lesson 1's exercises: fitting, sampling and evaluating one Gaussian."""
+"""Checks for lesson 1's exercises: the log-likelihood gap of a rescaled fit, sampling and
+evaluating one Gaussian."""
 from __future__ import annotations
+
+import math
 
 import torch
 
 from .. import gaussian as ref
-from ._common import exercise, gen, manual_seed, as_tensor, call, expect_close, expect_shape, fail, passed
+from ._derive import check_closed_form
+from ._common import exercise, fallback_for, gen, manual_seed, as_tensor, call, expect_close, expect_shape, fail, passed
 
-__all__ = ["fit_gaussian", "sample_gaussian", "gaussian_log_prob"]
+__all__ = ["loglik_gap", "sample_gaussian", "gaussian_log_prob"]
 
 
 def _hidden_cov(d: int, seed: int) -> torch.Tensor:
@@ -15,25 +19,60 @@ def _hidden_cov(d: int, seed: int) -> torch.Tensor:
     return A @ A.T + 0.3 * torch.eye(d, dtype=torch.float64)
 
 
-@exercise("vae_utils.gaussian.fit_gaussian")
-def fit_gaussian(fn) -> None:
-    """Check ``fn(X) -> (mu, Sigma)``, the maximum-likelihood Gaussian of the rows of X (m, n)."""
-    g = gen(101)
-    X = torch.randn(12, 3, generator=g, dtype=torch.float64) * torch.tensor([1.0, 2.0, 0.5],
-                                                                              dtype=torch.float64) + 4
-    out = call(fn, X.clone(), name="fit_gaussian")
-    if not isinstance(out, (tuple, list)) or len(out) != 2:
-        fail(f"fit_gaussian should return a pair (mu, Sigma), got {type(out).__name__}.")
-    mu, Sigma = as_tensor(out[0], "mu"), as_tensor(out[1], "Sigma")
-    mu_ref, Sigma_ref = ref.fit_gaussian(X)
-    expect_shape(mu, (3,), "mu", "average over the rows (dim=0): one mean per feature.")
-    expect_shape(Sigma, (3, 3), "Sigma", "Sigma is (n, n): (X - mu).T @ (X - mu) / m.")
-    expect_close(mu, mu_ref, "mu", hint="mu is the average of the rows of X.")
-    if torch.allclose(Sigma, Sigma_ref * 12 / 11, rtol=1e-6):
-        fail("Sigma is the unbiased estimate (divides by m - 1).",
-             "the maximum-likelihood estimate divides by m, the number of rows.")
-    expect_close(Sigma, Sigma_ref, "Sigma", hint="Sigma = (X - mu).T @ (X - mu) / m, with mu subtracted first.")
-    passed("fit_gaussian returns the maximum-likelihood mean and covariance.")
+def _loglik_gap_exact(m: int, d: int, c: float) -> float:
+    """ℓ(μ̂, Σ̂) − ℓ(μ̂, c Σ̂) = (m d / 2)(log c + 1/c − 1) nats, for m points in d dimensions."""
+    return m * d / 2 * (math.log(c) + 1 / c - 1)
+
+
+@exercise()
+def loglik_gap(fn) -> None:
+    """Check ``fn(m, d, c) -> float``: how many nats the maximum-likelihood Gaussian (μ̂, Σ̂) of m
+    points in d dimensions beats (μ̂, c Σ̂) on those points,
+
+        ℓ(μ̂, Σ̂) − ℓ(μ̂, c Σ̂) = (m d / 2) (log c + 1/c − 1),
+
+    from log N = −½[d log 2π + log det Σ + (x − μ)ᵀ Σ⁻¹ (x − μ)]: log det(cΣ̂) = d log c + log det Σ̂,
+    and Σ_i (x_i − μ̂)ᵀ (cΣ̂)⁻¹ (x_i − μ̂) = tr((cΣ̂)⁻¹ m Σ̂) = m d / c (Bishop 2006, §2.3.4).
+
+    Args:
+        fn: the learner's function; called on six hidden (m, d, c), c on both sides of 1
+            (including the unbiased estimate's c = m/(m − 1)).
+    Raises:
+        CheckFailure: not one number, or off by more than 1e-5 relative; the usual wrong
+            derivations are named (½, m or d missing, the sign, Σ for Σ⁻¹ in the quadratic
+            form, the quadratic form left out or its baseline forgotten).
+    """
+    g = gen(111)
+    cases = []
+    for d in (1, 2, 2, 3, 5, 7):
+        m = int(torch.randint(5, 5000, (1,), generator=g))
+        c = [m / (m - 1), 0.3 + torch.rand(1, generator=g).item() * 0.6,
+             1.2 + 2 * torch.rand(1, generator=g).item()][len(cases) % 3]
+        cases.append((m, d, c))
+    check_closed_form(fn, "loglik_gap", cases, _loglik_gap_exact, [
+        (lambda m, d, c: 2 * _loglik_gap_exact(m, d, c), "the gap is twice too large: the ½ of log N is missing.",
+         "log N(x; μ, Σ) = −½[d log 2π + log det Σ + (x − μ)ᵀ Σ⁻¹ (x − μ)]."),
+        (lambda m, d, c: _loglik_gap_exact(m, d, c) / m, "that is the gap per data point: the log-likelihood sums over all m points.",
+         "multiply by m: every point contributes the same log det term, and the quadratic forms sum to m d / c."),
+        (lambda m, d, c: _loglik_gap_exact(m, d, c) / d, "the gap is d times too small: log det(cΣ) = d log c + log det Σ.",
+         "scaling a d × d matrix by c multiplies its determinant by c^d; the trace of I_d is d."),
+        (lambda m, d, c: -_loglik_gap_exact(m, d, c), "the sign is flipped: the maximum-likelihood fit has the larger log-likelihood.",
+         "return ℓ(μ̂, Σ̂) − ℓ(μ̂, c Σ̂), which is ≥ 0."),
+        (lambda m, d, c: m * d / 2 * (c - 1 - math.log(c)), "the quadratic form uses c Σ̂ instead of its inverse.",
+         "(x − μ)ᵀ (cΣ̂)⁻¹ (x − μ) = (1/c)(x − μ)ᵀ Σ̂⁻¹ (x − μ): the sum over the points is m d / c, not m d c."),
+        (lambda m, d, c: m * d / 2 * math.log(c), "only the log-determinant changed: the quadratic form changes too.",
+         "with c Σ̂ the quadratic forms sum to m d / c instead of m d (Σ_i (x_i − μ̂)ᵀ Σ̂⁻¹ (x_i − μ̂) = tr(Σ̂⁻¹ m Σ̂) = m d)."),
+        (lambda m, d, c: m * d / 2 * (math.log(c) + 1 / c), "the gap misses −m d / 2: the quadratic forms of the fit itself.",
+         "at Σ̂ the quadratic forms sum to m d; at c Σ̂ to m d / c: the difference is m d (1/c − 1)."),
+    ], hint="ℓ(μ̂, Σ̂) − ℓ(μ̂, cΣ̂) = ½[m d log c + m d / c − m d]: log det(cΣ̂) = d log c + log det Σ̂, "
+            "and the quadratic forms sum to tr((cΣ̂)⁻¹ m Σ̂) = m d / c.")
+    passed("loglik_gap = (m d / 2)(log c + 1/c − 1) on six hidden (m, d, c).")
+
+
+@fallback_for("loglik_gap")
+def _loglik_gap(m: int, d: int, c: float) -> float:
+    """The course's version of exercise ``loglik_gap`` (for ``try_yours``)."""
+    return _loglik_gap_exact(m, d, c)
 
 
 @exercise("vae_utils.gaussian.sample_gaussian", "vae_utils.gaussian.sqrtm_psd")

@@ -5,9 +5,10 @@ import math
 
 import torch
 
-from ._common import hidden_model, exercise, gen, manual_seed, as_tensor, call, expect_close, expect_shape, fail, passed
+from ._derive import check_closed_form
+from ._common import hidden_model, exercise, fallback_for, gen, manual_seed, as_tensor, call, expect_close, expect_shape, fail, passed
 
-__all__ = ["inverse_cdf_exponential", "marginal_covariance", "ancestral_sample", "log_joint"]
+__all__ = ["inverse_cdf_exponential", "marginal_covariance", "ancestral_sample", "log_joint", "posterior_variance"]
 
 
 
@@ -107,3 +108,55 @@ def log_joint(fn) -> None:
     expect_close(out, prior + lik, "log p(x, z)", hint="log p(x, z) = log p(z) + log p(x|z).")
     assert math.isfinite(out.sum().item())
     passed("log_joint computes log p(z) + log p(x|z).")
+
+
+def _posterior_variance_exact(w, sigma: float) -> float:
+    """Var(z | x) = σ² / (σ² + ‖w‖²) for z ~ N(0, 1), x | z ~ N(w z + b, σ² I)."""
+    return sigma ** 2 / (sigma ** 2 + float((w ** 2).sum()))
+
+
+@exercise("vae_utils.lvm.LinearGaussianLVM.posterior")
+def posterior_variance(fn) -> None:
+    """Check ``fn(w, sigma) -> float``: the posterior variance Var(z | x) of the model with one
+    latent variable, z ~ N(0, 1), x | z ~ N(w z + b, σ² I_d), w of shape (d,):
+
+        log p(z | x) = −z²/2 − ‖x − b − w z‖²/(2σ²) + const
+                     = −(1 + ‖w‖²/σ²) z²/2 + (linear in z) + const,
+
+    a Gaussian with precision 1 + ‖w‖²/σ², so Var(z | x) = σ²/(σ² + ‖w‖²) whatever x is
+    (Bishop 2006, §2.3.3 and eq. 12.42 with k = 1).
+
+    Args:
+        fn: the learner's function; called on six hidden (w, sigma), d from 1 to 6.
+    Raises:
+        CheckFailure: not one number or off by more than 1e-5 relative; named mistakes: the
+            prior left out, the precision returned, σ used as a variance, ‖w‖ not squared,
+            (Σ w)² for ‖w‖², the standard deviation returned.
+    """
+    g = gen(212)
+    cases = []
+    for d, sigma in ((1, 0.5), (2, 1.3), (3, 0.3), (4, 2.0), (5, 0.7), (6, 1.0)):
+        w = torch.randn(d, generator=g, dtype=torch.float64) * (0.5 + torch.rand(1, generator=g).item())
+        cases.append((w, sigma * (0.8 + 0.4 * torch.rand(1, generator=g).item())))
+    norm2 = lambda w: float((w ** 2).sum())  # noqa: E731
+    check_closed_form(fn, "posterior_variance", cases, _posterior_variance_exact, [
+        (lambda w, s: s ** 2 / norm2(w), "the prior is missing: σ²/‖w‖² is the variance from the likelihood alone.",
+         "log p(z | x) = log p(z) + log p(x | z) + const: the prior adds −z²/2, i.e. 1 to the precision."),
+        (lambda w, s: 1 + norm2(w) / s ** 2, "that is the precision 1 + ‖w‖²/σ², not the variance.",
+         "the variance is the inverse of the precision: σ²/(σ² + ‖w‖²)."),
+        (lambda w, s: s / (s + norm2(w)), "σ is used as a variance: the noise variance of p(x | z) is σ².",
+         "x | z ~ N(w z + b, σ² I): the quadratic term is ‖x − b − w z‖²/(2σ²)."),
+        (lambda w, s: s ** 2 / (s ** 2 + norm2(w) ** 0.5), "‖w‖ is not squared: the coefficient of z² is ‖w‖²/σ².",
+         "‖x − b − w z‖² = ‖x − b‖² − 2 z wᵀ(x − b) + z² ‖w‖²."),
+        (lambda w, s: s ** 2 / (s ** 2 + float(w.sum()) ** 2), "(Σ_j w_j)² is not ‖w‖² = Σ_j w_j².",
+         "each coordinate x_j contributes w_j² z²/(2σ²): sum the squares, w @ w."),
+        (lambda w, s: _posterior_variance_exact(w, s) ** 0.5, "that is the posterior standard deviation; the exercise asks for the variance.",
+         "return σ²/(σ² + ‖w‖²), without the square root."),
+    ], hint="complete the square in z: −z²/2 − ‖x − b − w z‖²/(2σ²) has z² coefficient −(1 + ‖w‖²/σ²)/2.")
+    passed("posterior_variance = σ²/(σ² + ‖w‖²) on six hidden (w, σ).")
+
+
+@fallback_for("posterior_variance")
+def _posterior_variance(w, sigma: float) -> float:
+    """The course's version of exercise ``posterior_variance`` (for ``try_yours``)."""
+    return _posterior_variance_exact(torch.as_tensor(w, dtype=torch.float64), float(sigma))

@@ -12,23 +12,11 @@ import math
 import torch
 
 from ..estimators import effective_sample_size
-from ..lvm import LinearGaussianLVM
+from ..demos import naive_cv2 as _naive_cv2
+from ._derive import check_closed_form
 from ._common import hidden_model, run_seeded, exercise, fallback_for, gen, as_tensor, call, expect_close, expect_shape, fail, passed
 
-__all__ = ["mc_marginal", "log_mean_exp", "log_marginal_mc", "samples_needed"]
-
-
-
-
-def _naive_cv2(model: LinearGaussianLVM, x: torch.Tensor) -> torch.Tensor:
-    """Exact squared coefficient of variation of p(x|z), z ~ p(z): Var[p(x|z)] / p(x)².
-
-    Uses N(x; m, σ²I)² = (4πσ²)^(-d/2) N(x; m, σ²/2 I), so E[p(x|z)²] is the marginal of the
-    same model with σ/√2, times a constant.
-    """
-    twin = LinearGaussianLVM(model.W, model.b, model.sigma / math.sqrt(2))
-    log_second_moment = -0.5 * model.d * math.log(4 * math.pi * model.sigma ** 2) + twin.log_marginal(x)
-    return torch.expm1(log_second_moment - 2 * model.log_marginal(x))
+__all__ = ["mc_marginal", "log_mean_exp", "samples_needed_exact", "samples_needed"]
 
 
 
@@ -120,49 +108,76 @@ def log_mean_exp(fn) -> None:
     passed("log_mean_exp is exact and stable for values near −1000 and +1000, along any dim.")
 
 
-@exercise("vae_utils.estimators.log_marginal_mc")
-def log_marginal_mc(fn) -> None:
-    """Check ``fn(model, x, n_samples) -> (B,)``: the naive Monte Carlo estimate of log p(x), in log space.
+def _cv2_1d(w: float, b: float, sigma: float, x: float, noise_var: float | None = None) -> float:
+    """Exact CV² of p(x|z), z ~ N(0, 1), for x | z ~ N(w z + b, σ²) (one latent, one observed
+    dimension): 1 + CV² = v/(σ √(2w² + σ²)) · exp(r²/v − r²/(2w² + σ²)), v = w² + σ², r = x − b.
+    ``noise_var`` replaces σ² (to reproduce the mistake σ² → σ)."""
+    s2 = sigma ** 2 if noise_var is None else noise_var
+    v, a, r2 = w ** 2 + s2, 2 * w ** 2 + s2, (x - b) ** 2
+    return math.expm1(math.log(v / math.sqrt(s2 * a)) + r2 / v - r2 / a)
 
-    log p̂(x) = logsumexp_n log p(x | z_n) − log N, z_n ~ p(z).
+
+def _n_exact(w, b, sigma, x, rel_error):
+    return _cv2_1d(w, b, sigma, x) / rel_error ** 2
+
+
+@exercise("vae_utils.demos.naive_cv2")
+def samples_needed_exact(fn) -> None:
+    """Check ``fn(w, b, sigma, x, rel_error) -> float``: the samples N that naive Monte Carlo
+    needs for a relative standard error ``rel_error`` of p̂(x), for the model with one latent
+    and one observed dimension, z ~ N(0, 1), x | z ~ N(w z + b, σ²):
+
+        N = CV²/rel_error²,  1 + CV² = E[p(x|z)²]/p(x)² = v/(σ √(2w² + σ²)) · exp(r²/v − r²/(2w² + σ²)),
+
+    with v = w² + σ², r = x − b; from N(x; m, σ²)² = N(x; m, σ²/2)/(2σ√π) and
+    ∫ N(x; w z + b, s²) N(z; 0, 1) dz = N(x; b, w² + s²) (Owen 2013, ch. 2; Bishop 2006, eq. 2.115).
 
     Args:
-        fn: the learner's function; called with a hidden ``LinearGaussianLVM`` with d = 600
-            observed dimensions (so p(x|z) underflows to 0 in float64), a batch x of shape
-            (4, 600) and n_samples = 1,000.
+        fn: the learner's function; called on six hidden (w, b, sigma, x, rel_error), x at b
+            and away from it.
     Raises:
-        CheckFailure: wrong shape, −inf/NaN (probability space), a missing −log N, an average
-            of log p(x|z) instead of a log-sum-exp, or an estimate more than 5 standard errors
-            from the exact log p(x).
+        CheckFailure: not one number or off by more than 1e-5 relative; named mistakes: the −1
+            missing, CV or rel_error not squared, σ used as a variance, the exponential left
+            out (right only at x = b), the constant 1/(2σ√π) of the squared density left out.
     """
-    model, x = hidden_model(600, 1, 1.0, 33, w_scale=0.05, n_x=4)
-    n = 1000
-    out = as_tensor(run_seeded(fn, model, x.clone(), n, seed=34, name="log_marginal_mc"), "log p̂(x)")
-    expect_shape(out, (4,), "log p̂(x)",
-                 "one estimate per data point: z = model.prior.sample((n_samples, B)) gives log p(x|z) "
-                 "of shape (n_samples, B); reduce over dim 0.")
-    exact = model.log_marginal(x)
-    if not torch.all(torch.isfinite(out)):
-        fail("log p̂(x) contains -inf or NaN. Here log p(x|z) ≈ −850: exp of it underflows to 0 in float64.",
-             "stay in log space: torch.logsumexp(log_lik, dim=0) − math.log(n_samples).")
-    se = (_naive_cv2(model, x) / n).sqrt()           # standard error of log p̂, nats (delta method)
-    tol = 5 * se + 1e-6
-    err = out - exact
-    if torch.all(err.abs() <= tol):
-        passed(f"log_marginal_mc is finite where p(x|z) underflows and agrees with the exact log p(x) "
-               f"(largest error {err.abs().max().item():.3f} nats, N = {n:,}).")
-        return
-    if torch.all((err - math.log(n)).abs() <= tol):
-        fail(f"log p̂(x) is too large by log N = {math.log(n):.2f} nats: that is log Σ, not log of the mean.",
-             "subtract math.log(n_samples) after the logsumexp.")
-    i = int(torch.argmax(err.abs() / tol))
-    hint = "log p̂(x) = torch.logsumexp(log p(x|z), dim=0) − log N with z ~ model.prior."
-    if torch.all(err < -tol):
-        hint = ("all estimates are too low — did you average log p(x|z)? The mean of the logs is "
-                "below the log of the mean (Jensen's inequality): use torch.logsumexp(…, dim=0) − log N.")
-    fail(f"log p̂(x) = {out[i].item():.3f} for data point {i}, but the exact log p(x) is "
-         f"{exact[i].item():.3f} nats (off by {err[i].item():+.3f}; Monte Carlo error is about "
-         f"{se[i].item():.3f}).", hint)
+    g = gen(313)
+    cases = []
+    for sigma, r, rel in ((0.5, 0.0, 0.1), (0.2, 1.5, 0.1), (1.0, -2.0, 0.05), (0.5, 3.0, 0.1),
+                          (0.3, -0.7, 0.02), (0.8, 1.1, 0.1)):
+        w = (0.5 + 2.5 * torch.rand(1, generator=g).item()) * (1 if torch.rand(1, generator=g).item() < 0.5 else -1)
+        b = torch.randn(1, generator=g).item()
+        s = sigma * (0.8 + 0.4 * torch.rand(1, generator=g).item())
+        cases.append((w, b, s, b + r * math.sqrt(w ** 2 + s ** 2), rel))
+
+    def no_constant(w, b, s, x, rel):                 # N(x; m, σ²)² taken as N(x; m, σ²/2)
+        u, v, r2 = w ** 2 + s ** 2 / 2, w ** 2 + s ** 2, (x - b) ** 2
+        second = math.exp(-r2 / (2 * u)) / math.sqrt(2 * math.pi * u)
+        first = math.exp(-r2 / (2 * v)) / math.sqrt(2 * math.pi * v)
+        return (second / first ** 2 - 1) / rel ** 2
+
+    check_closed_form(fn, "samples_needed_exact", cases, _n_exact, [
+        (lambda w, b, s, x, rel: (_cv2_1d(w, b, s, x) + 1) / rel ** 2,
+         "N uses 1 + CV² = E[p(x|z)²]/p(x)²: the −1 is missing.",
+         "the variance is the second moment minus the squared mean: CV² = E[p(x|z)²]/p(x)² − 1."),
+        (lambda w, b, s, x, rel: math.sqrt(_cv2_1d(w, b, s, x)) / rel ** 2, "CV is not squared.",
+         "the relative error is CV/√N; solving CV/√N = rel_error gives N = CV²/rel_error²."),
+        (lambda w, b, s, x, rel: _cv2_1d(w, b, s, x) / rel, "rel_error is not squared.", "N = CV²/rel_error²."),
+        (lambda w, b, s, x, rel: _cv2_1d(w, b, s, x, noise_var=s) / rel ** 2,
+         "σ is used as a variance: the noise variance of p(x|z) is σ².",
+         "p(x) = N(x; b, w² + σ²); E[p(x|z)²] involves N(x; b, w² + σ²/2)."),
+        (lambda w, b, s, x, rel: math.expm1(math.log((w ** 2 + s ** 2) / (s * math.sqrt(2 * w ** 2 + s ** 2)))) / rel ** 2,
+         "right only at x = b: the exponential term in (x − b)² is missing.",
+         "divide N(x; b, w² + σ²/2) by N(x; b, w² + σ²)²: the exponents −r²/(2w² + σ²) and −r²/(w² + σ²) do not cancel."),
+        (no_constant, "the constant of the squared density is missing: N(x; m, σ²)² = N(x; m, σ²/2) / (2σ√π).",
+         "square the normaliser too: (2πσ²)^(−1) = (2σ√π)^(−1) · (πσ²)^(−1/2)."),
+    ], hint="1 + CV² = E[p(x|z)²]/p(x)²; E[p(x|z)²] = N(x; b, w² + σ²/2)/(2σ√π) and p(x) = N(x; b, w² + σ²).")
+    passed("samples_needed_exact gives N = CV²/rel_error² with the exact CV² on six hidden models and points.")
+
+
+@fallback_for("samples_needed_exact")
+def _samples_needed_exact(w: float, b: float, sigma: float, x: float, rel_error: float) -> float:
+    """The course's version of exercise ``samples_needed_exact`` (for ``try_yours``)."""
+    return _n_exact(float(w), float(b), float(sigma), float(x), float(rel_error))
 
 
 @exercise("vae_utils.checks._lesson3._samples_needed")

@@ -12,11 +12,12 @@ import math
 import torch
 from torch.distributions import Distribution, Independent, Normal
 
-from .. import estimators
+from .. import demos, estimators
+from ._derive import check_closed_form, number
 from ..lvm import LinearGaussianLVM
-from ._common import hidden_model, run_seeded, exercise, fallback_for, gen, manual_seed, as_tensor, call, expect_close, expect_shape, fail, passed
+from ._common import CheckFailure, hidden_model, run_seeded, exercise, fallback_for, gen, manual_seed, as_tensor, call, expect_close, expect_shape, fail, passed
 
-__all__ = ["log_importance_weights", "log_marginal_is", "effective_sample_size", "make_proposal"]
+__all__ = ["weight_cv2", "effective_sample_size", "make_proposal"]
 
 
 
@@ -34,107 +35,82 @@ def _offset_proposal(model: LinearGaussianLVM, x: torch.Tensor) -> Independent:
 
 
 
-@exercise("vae_utils.estimators._log_weights")
-def log_importance_weights(fn) -> None:
-    """Check ``fn(model, x, q, z) -> (N, B)``: log w = log p(x|z) + log p(z) − log q(z).
+def _weight_cv2_exact(m: float, s: float, m_q: float, s_q: float) -> float:
+    return demos.proposal_cv2((m_q - m) / s, s_q / s, 1)
+
+
+@exercise("vae_utils.demos.proposal_cv2")
+def weight_cv2(fn) -> None:
+    """Check ``fn(m, s, m_q, s_q) -> float``: CV² of the importance weights w = p(z)/q(z) for a
+    1-D Gaussian target p = N(m, s²) (the posterior) and proposal q = N(m_q, s_q²):
+
+        1 + CV² = E_q[w²] = ∫ p(z)²/q(z) dz = s_q²/(s √(2 s_q² − s²)) · exp((m_q − m)²/(2 s_q² − s²))
+
+    when 2 s_q² > s², and +∞ otherwise — completing the square in z (Owen 2013, §9.1).
 
     Args:
-        fn: the learner's function; called with a hidden 3-latent ``LinearGaussianLVM``, a
-            batch x of shape (4, 6), a diagonal Gaussian proposal q with batch shape (4,) and
-            samples z ~ q of shape (10, 4, 3).
+        fn: the learner's function; called on six hidden (m, s, m_q, s_q) with finite CV²
+            (proposals narrower and wider than the target, shifted or not), then on two with
+            s_q² ≤ s²/2, where it must return math.inf.
     Raises:
-        CheckFailure: wrong shape, weights instead of log-weights, a missing prior term, the
-            sign of log q flipped, or values off by more than 1e-8 nats.
+        CheckFailure: not one number or off by more than 1e-5 relative; named mistakes: 1 + CV²
+            or the ESS fraction 1/(1 + CV²) returned, s and s_q used as variances, the shift
+            term left out or measured in the proposal's standard deviations, ∫ q²/p for
+            ∫ p²/q; and a finite value, NaN or an error where the variance is infinite.
     """
-    model, x = hidden_model(6, 3, 0.7, 51, n_x=4)
-    q = _offset_proposal(model, x)
-    g = gen(52)
-    mean, sd = q.base_dist.loc, q.base_dist.scale
-    z = mean + sd * torch.randn(10, 4, 3, generator=g, dtype=torch.float64)
-    out = as_tensor(call(fn, model, x.clone(), q, z.clone(), name="log_importance_weights"), "log w")
-    if tuple(out.shape) == (4, 10):
-        fail("log w has shape (4, 10) = (B, N), expected (10, 4) = (N, B).",
-             "keep the sample dimension first, as z (N, B, k) has it; do not transpose.")
-    expect_shape(out, (10, 4), "log w", "one log-weight per sample and data point: (N, B) for z of shape (N, B, k).")
-    log_lik = model.likelihood(z).log_prob(x)
-    log_prior = model.prior.log_prob(z)
-    log_q = q.log_prob(z)
-    expected = log_lik + log_prior - log_q
-    if torch.all(out >= 0) and torch.allclose(out, expected.exp(), rtol=1e-6, atol=1e-300):
-        fail("these are the weights w, not their logs.", "return log w; do not exponentiate (w underflows in high dimension).")
-    wrong = {
-        "the prior term log p(z) is missing: log w = log p(x, z) − log q(z) and log p(x, z) = log p(x|z) + log p(z).":
-            log_lik - log_q,
-        "log q(z) has the wrong sign: the proposal density divides, so subtract log q(z).":
-            log_lik + log_prior + log_q,
-        "log q(z) is missing: w = p(x, z) / q(z), so subtract log q(z).":
-            log_lik + log_prior,
-    }
-    for hint, candidate in wrong.items():
-        if torch.allclose(out, candidate, atol=1e-8):
-            fail("log w is off: " + hint.split(":")[0] + ".", hint)
-    expect_close(out, expected, "log w", atol=1e-8,
-                 hint="model.likelihood(z).log_prob(x) + model.prior.log_prob(z) − q.log_prob(z).")
-    passed("log_importance_weights = log p(x|z) + log p(z) − log q(z), shape (N, B).")
+    g = gen(414)
+    finite = []
+    for c, shift in ((0.8, 0.0), (1.0, 1.0), (2.0, 0.0), (1.4, -0.7), (0.75, 0.5), (3.0, 1.5)):
+        m = torch.randn(1, generator=g).item()
+        s = 0.3 + 1.7 * torch.rand(1, generator=g).item()
+        finite.append((m, s, m + shift * s, c * s * (0.97 + 0.06 * torch.rand(1, generator=g).item())))
+
+    def ratio(m, s, m_q, s_q, shift=None):        # 1 + CV² with the shift in its own units
+        a = 2 * s_q ** 2 - s ** 2
+        delta2 = (m_q - m) ** 2 if shift is None else shift
+        return s_q ** 2 / (s * math.sqrt(a)) * math.exp(delta2 / a)
+
+    def as_variances(m, s, m_q, s_q):              # s and s_q read as variances
+        if 2 * s_q <= s:
+            return math.inf
+        return s_q / math.sqrt(s * (2 * s_q - s)) * math.exp((m_q - m) ** 2 / (2 * s_q - s)) - 1
+
+    check_closed_form(fn, "weight_cv2", finite, _weight_cv2_exact, [
+        (lambda *a: _weight_cv2_exact(*a) + 1, "that is 1 + CV² = E_q[w²] (with E_q[w] = 1): subtract 1.",
+         "Var_q[w] = E_q[w²] − E_q[w]², and E_q[w] = ∫ p = 1."),
+        (lambda *a: 1 / (1 + _weight_cv2_exact(*a)), "that is the ESS fraction 1/(1 + CV²), not CV².",
+         "return CV² = ∫ p²/q − 1 itself."),
+        (as_variances, "s and s_q are used as variances: they are standard deviations.",
+         "p = N(m, s²): the exponent is −(z − m)²/(2s²)."),
+        (lambda m, s, m_q, s_q: s_q ** 2 / (s * math.sqrt(2 * s_q ** 2 - s ** 2)) - 1,
+         "the shift is missing: right only when m_q = m.",
+         "completing the square leaves exp((m_q − m)²/(2 s_q² − s²))."),
+        (lambda m, s, m_q, s_q: ratio(m, s, m_q, s_q, shift=(m_q - m) ** 2 / s_q ** 2 * s ** 2) - 1,
+         "the shift term is off: its exponent is (m_q − m)²/(2 s_q² − s²).",
+         "collect the terms of p²/q: 2(z − m)²/(2s²) − (z − m_q)²/(2 s_q²), then complete the square."),
+        (lambda m, s, m_q, s_q: ratio(m_q, s_q, m, s) - 1 if 2 * s ** 2 > s_q ** 2 else math.inf,
+         "that is ∫ q²/p − 1: the second moment of w under q is ∫ p²/q.",
+         "E_q[w²] = ∫ (p/q)² q dz = ∫ p²/q dz."),
+    ], hint="1 + CV² = ∫ p²/q dz = s_q²/(s √(2 s_q² − s²)) · exp((m_q − m)²/(2 s_q² − s²)) for 2 s_q² > s².")
+    for c in (0.6, 0.7):
+        m, s = torch.randn(1, generator=g).item(), 0.5 + torch.rand(1, generator=g).item()
+        case = (m, s, m + 0.3 * s, c * s)
+        try:
+            v = number(call(fn, *case, name="weight_cv2"), "weight_cv2")
+        except CheckFailure as err:
+            fail(f"weight_cv2{tuple(round(a, 3) for a in case)} failed, with s_q² = {c ** 2:.2f} s² ≤ s²/2:\n  {err}",
+                 "when 2 s_q² ≤ s² the integral ∫ p²/q diverges: return math.inf before taking a square root.")
+        if not (math.isinf(v) and v > 0):
+            fail(f"weight_cv2{tuple(round(a, 3) for a in case)} = {v}, but with s_q² = {c ** 2:.2f} s² ≤ s²/2 "
+                 f"the variance of the weights is infinite.",
+                 "p²/q ∝ exp(−(1/s² − 1/(2 s_q²)) z²) does not decay when 2 s_q² ≤ s²: return math.inf there.")
+    passed("weight_cv2 gives the exact CV² on six hidden proposals, and ∞ where 2 s_q² ≤ s².")
 
 
-@exercise("vae_utils.estimators.log_marginal_is")
-def log_marginal_is(fn) -> None:
-    """Check ``fn(model, x, q, n_samples) -> (B,)``: the importance-sampling estimate of log p(x).
-
-    log p̂(x) = logsumexp_n [log p(x, z_n) − log q(z_n)] − log N, z_n ~ q.
-
-    Two tests: (1) with q the exact posterior p(z|x) every weight equals p(x), so the estimate
-    must be exact (1e-8 nats) for N = 1 and N = 5; (2) with a shifted, wider diagonal q and
-    N = 4,000 it must agree with the exact log p(x) to within 5 Monte Carlo standard errors.
-
-    Args:
-        fn: the learner's function; called with a hidden 3-latent, 6-dimensional
-            ``LinearGaussianLVM``, a batch x of shape (4, 6), a proposal with batch (4,), and N.
-    Raises:
-        CheckFailure: wrong shape, NaN/inf, a missing −log N, a missing prior or proposal
-            term, an average of log-weights instead of a log-sum-exp, or an estimate too far off.
-    """
-    model, x = hidden_model(6, 3, 0.7, 53, n_x=4)
-    exact = model.log_marginal(x)
-    post = model.posterior(x)
-    for n in (1, 5):
-        out = as_tensor(run_seeded(fn, model, x.clone(), post, n, seed=54, name="log_marginal_is"), "log p̂(x)")
-        expect_shape(out, (4,), "log p̂(x)", "one estimate per data point: reduce the (N, B) log-weights over dim 0.")
-        if not torch.all(torch.isfinite(out)):
-            fail("log p̂(x) contains NaN or inf.", "stay in log space: torch.logsumexp(log_w, dim=0) − math.log(N).")
-        err = out - exact
-        if torch.allclose(err, torch.full_like(err, math.log(n)), atol=1e-6) and n > 1:
-            fail(f"with N = {n} the estimate is too large by log N = {math.log(n):.3f} nats.",
-                 "subtract math.log(n_samples) after the logsumexp: it is a mean, not a sum.")
-        if err.abs().max() > 1e-8:
-            fail(f"with the exact posterior as proposal and N = {n}, log p̂(x) should equal log p(x) exactly "
-                 f"(every weight p(x, z)/p(z|x) is p(x)), but it is off by up to {err.abs().max().item():.3g} nats.",
-                 "log w = model.likelihood(z).log_prob(x) + model.prior.log_prob(z) − q.log_prob(z), "
-                 "with z = q.sample((n_samples,)).")
-    q = _offset_proposal(model, x)
-    n = 4000
-    out = as_tensor(run_seeded(fn, model, x.clone(), q, n, seed=55, name="log_marginal_is"), "log p̂(x)")
-    expect_shape(out, (4,), "log p̂(x)", "one estimate per data point.")
-    with torch.random.fork_rng(devices=[]):
-        manual_seed(56)
-        zr = q.sample((20_000,))
-        lw = model.likelihood(zr).log_prob(x) + model.prior.log_prob(zr) - q.log_prob(zr)
-    cv2 = 20_000 / estimators.effective_sample_size(lw) - 1   # 1 + CV² = N Σw² / (Σw)²
-    se = (cv2 / n).sqrt()
-    err = out - exact
-    if torch.all(err.abs() <= 5 * se + 1e-6):
-        passed("log_marginal_is is exact with the posterior as proposal (any N) and within Monte Carlo "
-               f"error with a shifted proposal (largest error {err.abs().max().item():.3f} nats, N = {n:,}).")
-        return
-    i = int(torch.argmax(err.abs() / se))
-    hint = "log p̂(x) = torch.logsumexp(log_w, dim=0) − math.log(n_samples), with z = q.sample((n_samples,))."
-    if torch.all(err < -5 * se):
-        hint = ("all estimates are too low. Two frequent causes: you average the log-weights — with the exact "
-                "posterior that happens to work (all weights are equal), but in general mean(log w) < log mean(w), "
-                "so use logsumexp — or you drew z from somewhere other than q (sample z = q.sample((n_samples,))).")
-    fail(f"with a shifted proposal, log p̂(x) = {out[i].item():.3f} for data point {i}, but the exact value is "
-         f"{exact[i].item():.3f} nats (off by {err[i].item():+.3f}; Monte Carlo error ≈ {se[i].item():.3f}).", hint)
+@fallback_for("weight_cv2")
+def _weight_cv2(m: float, s: float, m_q: float, s_q: float) -> float:
+    """The course's version of exercise ``weight_cv2`` (for ``try_yours``)."""
+    return _weight_cv2_exact(float(m), float(s), float(m_q), float(s_q))
 
 
 @exercise("vae_utils.estimators.effective_sample_size")
@@ -146,7 +122,7 @@ def effective_sample_size(fn) -> None:
             of shape (200, 3) with dim=0 and of shape (3, 200) with dim=1.
     Raises:
         CheckFailure: wrong shape, NaN/inf, the ratio inverted, the numerator not squared,
-            the ESS divided by N (a fraction), or values off by more than 1e-6 relative.
+            the ESS divided by N (a fraction), or values off by more than 1e-5 relative.
     """
     g = gen(57)
     n = 200
