@@ -9,6 +9,7 @@ import torch
 from torch.distributions import Independent, Normal
 
 from vae_utils import checks, estimators, gaussian
+from vae_utils.checks import _lesson6c
 from vae_utils.checks._common import HIDDEN_SEED, CheckFailure
 from vae_utils.lvm import LinearGaussianLVM
 from vae_utils.vae import VAE
@@ -40,6 +41,8 @@ LIBRARY_ANSWERS = {
         model, x, Independent(Normal(mu, torch.exp(0.5 * logvar)), 1), n),
     "reparameterize": lambda mu, logvar: VAE.reparameterize(mu, logvar),
     "vae_loss": lambda x, logits, mu, logvar: _loss_with_library_kl(x, logits, mu, logvar),
+    "unit_kl": lambda data_var, obs_sigma: _lesson6c._unit_kl(data_var, obs_sigma),
+    "best_sigma": lambda x, mu: _lesson6c._best_sigma(x, mu),
 }
 
 
@@ -166,4 +169,9 @@ def test_the_course_versions_used_by_try_yours_agree_with_the_worked_solutions()
     torch.testing.assert_close(ours.stddev, theirs.stddev)
     mu = torch.randn(300, 6, generator=g) * torch.tensor([1.0, 0.5, 0.2, 0.05, 0.01, 0.0])
     assert _FALLBACKS["active_units"](mu) == _solutions("06_vae.ipynb")["active_units"](mu)
-    assert set(_FALLBACKS) == {"samples_needed", "make_proposal", "active_units"}
+    lesson6c = _solutions("06c_vae_pitfalls.ipynb")
+    s2 = torch.exp(torch.randn(9, generator=g, dtype=torch.float64))
+    torch.testing.assert_close(_FALLBACKS["unit_kl"](s2, 0.9), lesson6c["unit_kl"](s2, 0.9))
+    x, mu = torch.rand(5, 40, generator=g, dtype=torch.float64), torch.rand(5, 40, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(_FALLBACKS["best_sigma"](x, mu), lesson6c["best_sigma"](x, mu))
+    assert set(_FALLBACKS) == {"samples_needed", "make_proposal", "active_units", "unit_kl", "best_sigma"}
