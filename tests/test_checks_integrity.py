@@ -9,7 +9,7 @@ import torch
 from torch.distributions import Independent, Normal
 
 from vae_utils import checks, demos, estimators, gaussian
-from vae_utils.checks import _lesson5
+from vae_utils.checks import _lesson5, _lesson6c
 from vae_utils.checks._common import HIDDEN_SEED, CheckFailure
 from vae_utils.lvm import LinearGaussianLVM
 from vae_utils.vae import VAE
@@ -46,6 +46,8 @@ LIBRARY_ANSWERS = {
         mu_q, Sigma_q, mu_post, Sigma_post),
     "reparameterize": lambda mu, logvar: VAE.reparameterize(mu, logvar),
     "vae_loss": lambda x, logits, mu, logvar: _loss_with_library_kl(x, logits, mu, logvar),
+    "unit_kl": lambda data_var, obs_sigma: _lesson6c._unit_kl(data_var, obs_sigma),
+    "best_sigma": lambda x, mu: _lesson6c._best_sigma(x, mu),
 }
 
 
@@ -190,5 +192,9 @@ def test_the_course_versions_used_by_try_yours_agree_with_the_worked_solutions()
         assert _FALLBACKS["samples_needed_exact"](*args) == pytest.approx(l3["samples_needed_exact"](*args), rel=1e-9)
     for args in ((0.3, 0.5, 0.8, 0.5), (0.0, 1.0, 0.2, 2.0), (0.3, 0.5, 0.3, 0.3)):
         assert _FALLBACKS["weight_cv2"](*args) == pytest.approx(l4["weight_cv2"](*args), rel=1e-9)
-    assert set(_FALLBACKS) == {"samples_needed", "make_proposal", "active_units", "elbo_gap", "weight_second_moment",
-                               "loglik_gap", "posterior_variance", "samples_needed_exact", "weight_cv2"}
+    lesson6c = _solutions("06c_vae_pitfalls.ipynb")
+    s2 = torch.exp(torch.randn(9, generator=g, dtype=torch.float64))
+    torch.testing.assert_close(_FALLBACKS["unit_kl"](s2, 0.9), lesson6c["unit_kl"](s2, 0.9))
+    x, mu = torch.rand(5, 40, generator=g, dtype=torch.float64), torch.rand(5, 40, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(_FALLBACKS["best_sigma"](x, mu), lesson6c["best_sigma"](x, mu))
+    assert set(_FALLBACKS) == {"active_units", "best_sigma", "elbo_gap", "loglik_gap", "make_proposal", "posterior_variance", "samples_needed", "samples_needed_exact", "unit_kl", "weight_cv2", "weight_second_moment"}

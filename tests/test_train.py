@@ -261,7 +261,7 @@ def test_nan_in_grayscale_data_is_reported():
     ({"lr_schedule": "linear"}, "lr_schedule"), ({"lr_schedule": None}, "lr_schedule"),
     ({"dynamic_binarization": "yes"}, "dynamic_binarization"), ({"dynamic_binarization": 1}, "dynamic_binarization"),
     ({"cuda_graph": None}, "cuda_graph"), ({"kl_warmup": -1}, "kl_warmup"), ({"beta": -0.5}, "beta"),
-    ({"epochs": 2.0}, "epochs"), ({"lr": float("nan")}, "lr"),
+    ({"epochs": 2.0}, "epochs"), ({"lr": float("nan")}, "lr"), ({"free_bits": -1.0}, "free_bits"),
 ])
 def test_bad_keyword_values(digits, kw, match):
     with pytest.raises(ValueError, match=match):
@@ -308,3 +308,35 @@ def test_outside_a_notebook_the_bar_is_tqdm_text(capsys):
     from vae_utils.train import progress_bar
     assert list(progress_bar(range(3), desc="counting")) == [0, 1, 2]
     assert "counting: 100%" in capsys.readouterr().err
+def test_free_bits_keep_units_from_collapsing():
+    """A Gaussian decoder whose pixel noise σ = 2.5 exceeds every direction's spread of the
+    digits collapses at β = 1 (lesson 6c); with free bits λ each unit keeps about λ nats. The
+    history still reports the −ELBO, recon + KL."""
+    gray, _ = load_mnist("train", binarize=False, source="embedded")
+    kls = {}
+    for lam in (0.0, 1.0):
+        torch.manual_seed(0)
+        m = VAE(latent_dim=4, likelihood="gaussian", obs_sigma=2.5)
+        hist = train_vae(m, gray[:2000], epochs=6, lr=5e-3, free_bits=lam, progress=False, device="cpu")
+        for a, r, k in zip(hist["train_loss"], hist["train_recon"], hist["train_kl"]):
+            assert a == pytest.approx(r + k, rel=1e-5)
+        with torch.no_grad():
+            mu, logvar = m.encode(gray[:1000])
+        kls[lam] = (0.5 * (mu ** 2 + logvar.exp() - logvar - 1)).mean(dim=0)
+    assert kls[0.0].sum() < 0.1                              # collapsed
+    assert (kls[1.0] > 0.6).all() and (kls[1.0] < 1.2).all()  # every unit near λ = 1 (0.82–0.89)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_free_bits_under_cuda_graph_match_eager():
+    """The free-bits step (a clamp and a sum) is captured like the plain one: same losses."""
+    gray, _ = load_mnist("train", binarize=False, source="embedded")
+    runs = {}
+    for graph in (True, False):
+        torch.manual_seed(0)
+        m = VAE(latent_dim=8, likelihood="gaussian", obs_sigma=2.5)
+        runs[graph] = train_vae(m, gray[:500], epochs=3, device="cuda", seed=5, free_bits=0.5,
+                                cuda_graph=graph, progress=False)
+    assert runs[True]["cuda_graph"] is True
+    for k in ("train_loss", "train_recon", "train_kl"):
+        assert runs[True][k] == pytest.approx(runs[False][k], rel=1e-4), k

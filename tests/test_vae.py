@@ -236,3 +236,34 @@ def test_negative_elbo_on_cuda_takes_cpu_data(x):
     torch.manual_seed(0)
     loss = negative_elbo(m, x)[0]
     assert loss.device.type == "cuda" and torch.isfinite(loss)
+
+
+def test_free_bits_objective_against_hand_computation(x):
+    """Free bits (Kingma et al. 2016, appendix C.8): loss = recon + Σ_j max(λ, KL_j) with KL_j
+    the batch mean of unit j's KL; recon and kl stay the ELBO's terms."""
+    m = VAE(latent_dim=4)
+    torch.manual_seed(7)
+    ref = negative_elbo(m, x)
+    for lam in (0.0, 0.05, 1e3):
+        torch.manual_seed(7)
+        loss, recon, kl = negative_elbo(m, x, free_bits=lam)
+        torch.testing.assert_close(recon, ref[1])
+        torch.testing.assert_close(kl, ref[2])
+        mu, logvar = m.encode(x)
+        kl_j = (0.5 * (mu ** 2 + logvar.exp() - logvar - 1)).mean(dim=0)
+        torch.testing.assert_close(kl_j.sum(), kl)
+        torch.testing.assert_close(loss, recon + torch.maximum(kl_j, torch.tensor(lam)).sum())
+        assert loss >= recon + kl - 1e-4
+    # λ above every unit's KL: the KL term is a constant, so only recon's gradient remains.
+    torch.manual_seed(7)
+    loss, recon, _ = negative_elbo(m, x, free_bits=1e3)
+    g_loss = torch.autograd.grad(loss, m.to_logvar.weight, retain_graph=True)[0]
+    g_recon = torch.autograd.grad(recon, m.to_logvar.weight)[0]
+    torch.testing.assert_close(g_loss, g_recon)
+    assert loss.item() == pytest.approx(recon.item() + 4e3, rel=1e-6)
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf"), "1", True])
+def test_free_bits_must_be_a_finite_number_at_least_zero(x, bad):
+    with pytest.raises(ValueError, match="free_bits"):
+        negative_elbo(VAE(latent_dim=2), x, free_bits=bad)

@@ -108,18 +108,22 @@ def _is_grayscale(x: Tensor) -> bool:
 
 
 class _Step:
-    """One training step on a batch: forward, backward of recon + w · KL, Adam, and the
-    batch's (−ELBO, recon, KL) × batch size added to ``sums`` — all on the device, nothing
-    read back, so the same code runs eagerly and under CUDA-graph capture."""
+    """One training step on a batch: forward, backward of recon + w · KL (with free bits λ > 0:
+    recon + w · Σ_j max(λ, KL_j)), Adam, and the batch's (−ELBO, recon, KL) × batch size added
+    to ``sums`` — all on the device, nothing read back, so the same code runs eagerly and
+    under CUDA-graph capture."""
 
-    def __init__(self, model: VAE, opt: torch.optim.Optimizer, weight: Tensor, sums: Tensor):
+    def __init__(self, model: VAE, opt: torch.optim.Optimizer, weight: Tensor, sums: Tensor,
+                 free_bits: float = 0.0):
         self.model, self.opt, self.weight, self.sums = model, opt, weight, sums
+        self.free_bits = free_bits
 
     def __call__(self, xb: Tensor) -> None:
-        loss, recon, kl = negative_elbo(self.model, xb, check_input=False)  # data checked once
-        (recon + self.weight * kl).backward()
+        objective, recon, kl = negative_elbo(self.model, xb, check_input=False,  # data checked once
+                                             free_bits=self.free_bits)
+        (recon + self.weight * (objective - recon)).backward()  # objective − recon: the KL term trained
         self.opt.step()
-        self.sums.add_(torch.stack([loss.detach(), recon.detach(), kl.detach()]) * xb.shape[0])
+        self.sums.add_(torch.stack([(recon + kl).detach(), recon.detach(), kl.detach()]) * xb.shape[0])
 
 
 class _GraphedSteps:
@@ -252,7 +256,8 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
               device: str | torch.device = "auto", test_x: Tensor | None = None,
               progress: bool = True, seed: int | None = 0, beta: float = 1.0,
               kl_warmup: int = 0, lr_schedule: str = DEFAULT_LR_SCHEDULE,
-              dynamic_binarization: bool | None = None, cuda_graph: bool = True) -> dict[str, list]:
+              dynamic_binarization: bool | None = None, cuda_graph: bool = True,
+              free_bits: float = 0.0) -> dict[str, list]:
     """Train ``model`` by minimising the one-sample −ELBO with Adam (lesson 6).
 
     Defaults are the lesson's recipe: ``DEFAULT_EPOCHS`` = 150 epochs of batch 128, Adam with
@@ -309,6 +314,10 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
             ``False`` to force it. Never applied with a Gaussian decoder.
         cuda_graph: on CUDA, capture the step in CUDA graphs (default); ``False`` trains
             eagerly, as on the other devices (for comparisons).
+        free_bits: λ ≥ 0 nats per latent unit: train recon + beta · Σ_j max(λ, KL_j) instead of
+            recon + beta · KL, KL_j being unit j's KL averaged over the batch
+            (``negative_elbo``; Kingma et al. 2016, "Improved Variational Inference with
+            Inverse Autoregressive Flow", appendix C.8; lesson 6c). 0 = the ELBO.
     Returns:
         history: dict of per-epoch lists — ``epoch``, ``train_loss``, ``train_recon``,
         ``train_kl`` (means over the epoch's images, nats per image), ``seconds``
@@ -317,7 +326,7 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
         ``test_x`` is given; plus ``device`` (str), ``dynamic_binarization`` (bool, whether it
         was applied) and ``cuda_graph`` (bool, whether graph replay was used).
         ``train_loss`` is always recon + KL, the −ELBO (of the binarized samples, when
-        dynamic binarization is on), whatever the KL weight.
+        dynamic binarization is on), whatever the KL weight or free bits.
     Raises:
         ValueError: bad shapes or hyper-parameters (the message names the argument), an
             unavailable device, NaN or values outside [0, 1] in ``train_x`` or ``test_x``
@@ -333,6 +342,7 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
     lr = validate.number(lr, "lr", minimum=0)
     beta = validate.number(beta, "beta", minimum=0, strict=False)
     kl_warmup = validate.count(kl_warmup, "kl_warmup", minimum=0)
+    free_bits = validate.number(free_bits, "free_bits", minimum=0, strict=False)
     if lr_schedule not in _LR_SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {_LR_SCHEDULES}, got {lr_schedule!r}.")
     if not (dynamic_binarization is None or isinstance(dynamic_binarization, bool)):
@@ -358,7 +368,7 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
     opt = _adam(model.parameters(), lr, dev)
     weight = torch.ones((), device=dev)  # the KL weight, a tensor so a captured step reads it
     sums = torch.zeros(3, device=dev)    # Σ over the epoch of (−ELBO, recon, KL) × batch size
-    step = _Step(model, opt, weight, sums)
+    step = _Step(model, opt, weight, sums, free_bits)
     graphed = None
     if dev.type == "cuda" and cuda_graph:
         sizes = sorted({min(batch_size, n), n % batch_size} - {0})

@@ -146,7 +146,8 @@ class VAE(nn.Module):
         return p.mean if mean else p.sample()
 
 
-def negative_elbo(model: VAE, x: Tensor, *, check_input: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+def negative_elbo(model: VAE, x: Tensor, *, check_input: bool = True,
+                  free_bits: float = 0.0) -> tuple[Tensor, Tensor, Tensor]:
     """The VAE training loss, −ELBO, with one reparameterized sample z ~ q(z|x) (lesson 6).
 
     −ELBO(x) = −E_q[log p(x|z)] + KL(q(z|x) ‖ p(z))
@@ -167,18 +168,30 @@ def negative_elbo(model: VAE, x: Tensor, *, check_input: bool = True) -> tuple[T
             instead, which is not the log-density of any distribution over grayscale images.
         check_input: check x for NaN and for values outside [0, 1]. The check reads values
             back from the device; ``train_vae`` checks its data once and then skips it per batch.
+        free_bits: λ ≥ 0, nats per latent unit (lesson 6c). With λ > 0 the returned ``loss``
+            is the free-bits objective recon + Σ_j max(λ, KL_j), KL_j = unit j's KL averaged
+            over the batch: a unit's first λ nats cost nothing, so the KL no longer pulls a
+            unit below λ towards the prior (a remedy for posterior collapse). It is ≥ −ELBO.
+            0 (default): loss = recon + kl, the −ELBO.
     Returns:
-        (loss, recon, kl): scalar tensors on the model's device, nats per image, loss = recon + kl.
-        This is a one-sample estimate of −ELBO ≥ −log p(x), not −log p(x) itself.
+        (loss, recon, kl): scalar tensors on the model's device, nats per image. recon and kl
+        are always the ELBO's two terms, so recon + kl is a one-sample estimate of
+        −ELBO ≥ −log p(x), not −log p(x) itself; loss = recon + kl unless ``free_bits`` > 0.
     Raises:
         ValueError: not a batch of images (one image without its batch dimension included;
             the message gives ``x.reshape(1, 1, 28, 28)``), an empty batch, an integer dtype,
-            NaN, or values outside [0, 1] (``vae_utils.validate.images``).
-    Source: Kingma & Welling 2014, eq. 10 and appendix B.
+            NaN, or values outside [0, 1] (``vae_utils.validate.images``); ``free_bits``
+            negative or not a finite number.
+    Source: Kingma & Welling 2014, eq. 10 and appendix B; free bits: Kingma et al. 2016,
+    "Improved Variational Inference with Inverse Autoregressive Flow", appendix C.8.
     """
+    free_bits = validate.number(free_bits, "free_bits", minimum=0, strict=False)
     x = validate.images(x, like=model, check_values=check_input)
     mu, logvar = model.encode(x)
     z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)  # reparameterization: z = μ + σ ε
     recon = -model.likelihood(z).log_prob(x).mean()
-    kl = kl_normal_std_normal(mu, logvar).mean()
-    return recon + kl, recon, kl
+    if not free_bits:
+        kl = kl_normal_std_normal(mu, logvar).mean()
+        return recon + kl, recon, kl
+    kl_per_unit = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0).mean(dim=0)  # KL_j, batch mean
+    return recon + kl_per_unit.clamp(min=free_bits).sum(), recon, kl_per_unit.sum()
