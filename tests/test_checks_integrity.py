@@ -166,4 +166,10 @@ def test_the_course_versions_used_by_try_yours_agree_with_the_worked_solutions()
     torch.testing.assert_close(ours.stddev, theirs.stddev)
     mu = torch.randn(300, 6, generator=g) * torch.tensor([1.0, 0.5, 0.2, 0.05, 0.01, 0.0])
     assert _FALLBACKS["active_units"](mu) == _solutions("06_vae.ipynb")["active_units"](mu)
-    assert set(_FALLBACKS) == {"samples_needed", "make_proposal", "active_units"}
+    lesson6d = _solutions("06d_vae_variations.ipynb")
+    layers = [("conv", 3, 16, 5), ("linear", 400, 30), ("conv", 16, 8, 3)]
+    assert _FALLBACKS["count_parameters"](layers) == lesson6d["count_parameters"](layers)
+    eps = torch.randn(500, generator=g, dtype=torch.float64)
+    means, w = torch.tensor([-8.0, 0.0, 9.0], dtype=torch.float64), torch.tensor([0.3, 0.5, 0.2], dtype=torch.float64)
+    torch.testing.assert_close(_FALLBACKS["mixture_map"](eps, means, 0.4, w), lesson6d["mixture_map"](eps, means, 0.4, w))
+    assert set(_FALLBACKS) == {"samples_needed", "make_proposal", "active_units", "count_parameters", "mixture_map"}
