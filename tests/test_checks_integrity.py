@@ -197,4 +197,10 @@ def test_the_course_versions_used_by_try_yours_agree_with_the_worked_solutions()
     torch.testing.assert_close(_FALLBACKS["unit_kl"](s2, 0.9), lesson6c["unit_kl"](s2, 0.9))
     x, mu = torch.rand(5, 40, generator=g, dtype=torch.float64), torch.rand(5, 40, generator=g, dtype=torch.float64)
     torch.testing.assert_close(_FALLBACKS["best_sigma"](x, mu), lesson6c["best_sigma"](x, mu))
-    assert set(_FALLBACKS) == {"active_units", "best_sigma", "elbo_gap", "loglik_gap", "make_proposal", "posterior_variance", "samples_needed", "samples_needed_exact", "unit_kl", "weight_cv2", "weight_second_moment"}
+    lesson6d = _solutions("06d_vae_variations.ipynb")
+    layers = [("conv", 3, 16, 5), ("linear", 400, 30), ("conv", 16, 8, 3)]
+    assert _FALLBACKS["count_parameters"](layers) == lesson6d["count_parameters"](layers)
+    eps = torch.randn(500, generator=g, dtype=torch.float64)
+    means, w = torch.tensor([-8.0, 0.0, 9.0], dtype=torch.float64), torch.tensor([0.3, 0.5, 0.2], dtype=torch.float64)
+    torch.testing.assert_close(_FALLBACKS["mixture_map"](eps, means, 0.4, w), lesson6d["mixture_map"](eps, means, 0.4, w))
+    assert set(_FALLBACKS) == {"active_units", "best_sigma", "count_parameters", "elbo_gap", "loglik_gap", "make_proposal", "mixture_map", "posterior_variance", "samples_needed", "samples_needed_exact", "unit_kl", "weight_cv2", "weight_second_moment"}

@@ -27,3 +27,4 @@ from ._lesson4 import *  # noqa: F401,F403
 from ._lesson5 import *  # noqa: F401,F403
 from ._lesson6 import *  # noqa: F401,F403
 from ._lesson6c import *  # noqa: F401,F403
+from ._lesson6d import *  # noqa: F401,F403
