@@ -78,14 +78,20 @@ def plot_history(history: dict, *, axes=None):
     return axes
 
 
-def latent_scatter(z, labels, *, ax=None, title: str | None = None, s: float = 6):
+def latent_scatter(z, labels, *, ax=None, title: str | None = None, s: float = 6, seed: int = 0):
     """Scatter 2-D latent codes z (N, 2) coloured by digit label (int, 0–9), each class's label
-    drawn at its median code. Returns the axes.
+    drawn at its median code (lesson 6). Returns the axes.
+
+    The points are drawn in one shuffled order (a permutation seeded by ``seed``), not class
+    after class: drawn class by class, the last classes would cover the first wherever they
+    overlap (the 5s used to hide the 0s), so no class could be seen under another.
 
     Raises:
         ValueError: z not of shape (N, 2), labels not of shape (N,), or labels that are not
             digit classes 0–9 (they would be left out of the picture).
     """
+    from matplotlib.lines import Line2D
+
     z = torch.as_tensor(z).detach().cpu().numpy()
     labels = torch.as_tensor(labels).detach().cpu().numpy()
     if z.ndim != 2 or z.shape[1] != 2 or labels.ndim != 1 or len(z) != len(labels):
@@ -97,16 +103,20 @@ def latent_scatter(z, labels, *, ax=None, title: str | None = None, s: float = 6
                          f"other labels would silently vanish from the plot. Map them to 0–9 first.")
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 5))
+    order = np.random.default_rng(seed).permutation(len(z))
+    colours = np.array(DIGIT_COLORS)[labels.astype(int)]
+    ax.scatter(z[order, 0], z[order, 1], s=s, c=colours[order], alpha=0.7, linewidths=0)
     for c in range(10):
         sel = labels == c
-        ax.scatter(z[sel, 0], z[sel, 1], s=s, color=DIGIT_COLORS[c], label=str(c), alpha=0.7, linewidths=0)
         if sel.any():
             cx, cy = np.median(z[sel], axis=0)
             ax.text(cx, cy, str(c), fontsize=13, weight="bold", ha="center", va="center",
                     color="white", bbox=dict(boxstyle="circle,pad=0.15", fc=DIGIT_COLORS[c], ec="none"))
+    handles = [Line2D([], [], marker="o", linestyle="", color=DIGIT_COLORS[c], label=str(c))
+               for c in range(10)]
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
-    ax.legend(title="digit", markerscale=3, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
+    ax.legend(handles=handles, title="digit", fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
     if title:
         ax.set_title(title, fontsize=10)
     return ax
