@@ -26,3 +26,4 @@ from ._lesson3 import *  # noqa: F401,F403
 from ._lesson4 import *  # noqa: F401,F403
 from ._lesson5 import *  # noqa: F401,F403
 from ._lesson6 import *  # noqa: F401,F403
+from ._lesson6b import *  # noqa: F401,F403
