@@ -9,6 +9,7 @@ import torch
 from torch.distributions import Independent, Normal
 
 from vae_utils import checks, estimators, gaussian
+from vae_utils.checks import _lesson6b
 from vae_utils.checks._common import HIDDEN_SEED, CheckFailure
 from vae_utils.lvm import LinearGaussianLVM
 from vae_utils.vae import VAE
@@ -40,6 +41,8 @@ LIBRARY_ANSWERS = {
         model, x, Independent(Normal(mu, torch.exp(0.5 * logvar)), 1), n),
     "reparameterize": lambda mu, logvar: VAE.reparameterize(mu, logvar),
     "vae_loss": lambda x, logits, mu, logvar: _loss_with_library_kl(x, logits, mu, logvar),
+    "predicted_ess_fraction": lambda s, k: _lesson6b._predicted_ess_fraction(s, k),
+    "defensive_elbo": lambda elbo_q, prior_log_lik, alpha: _lesson6b._defensive_elbo(elbo_q, prior_log_lik, alpha),
 }
 
 
@@ -166,4 +169,11 @@ def test_the_course_versions_used_by_try_yours_agree_with_the_worked_solutions()
     torch.testing.assert_close(ours.stddev, theirs.stddev)
     mu = torch.randn(300, 6, generator=g) * torch.tensor([1.0, 0.5, 0.2, 0.05, 0.01, 0.0])
     assert _FALLBACKS["active_units"](mu) == _solutions("06_vae.ipynb")["active_units"](mu)
-    assert set(_FALLBACKS) == {"samples_needed", "make_proposal", "active_units"}
+    lesson6b = _solutions("06b_vae_log_likelihood.ipynb")
+    s = torch.linspace(0.3, 3.0, 50, dtype=torch.float64)
+    torch.testing.assert_close(_FALLBACKS["predicted_ess_fraction"](s, 7), lesson6b["predicted_ess_fraction"](s, 7))
+    elbo_q, prior_ll = -90 + torch.randn(5, generator=g), -480 + 30 * torch.randn(5, generator=g)
+    torch.testing.assert_close(_FALLBACKS["defensive_elbo"](elbo_q, prior_ll, 0.15),
+                               lesson6b["defensive_elbo"](elbo_q, prior_ll, 0.15))
+    assert set(_FALLBACKS) == {"samples_needed", "make_proposal", "active_units", "predicted_ess_fraction",
+                               "defensive_elbo"}
