@@ -9,7 +9,7 @@ import torch
 from torch.distributions import Independent, Normal
 
 from vae_utils import checks, demos, estimators, gaussian
-from vae_utils.checks import _lesson5, _lesson6c
+from vae_utils.checks import _lesson5, _lesson6b, _lesson6c
 from vae_utils.checks._common import HIDDEN_SEED, CheckFailure
 from vae_utils.lvm import LinearGaussianLVM
 from vae_utils.vae import VAE
@@ -48,6 +48,8 @@ LIBRARY_ANSWERS = {
     "vae_loss": lambda x, logits, mu, logvar: _loss_with_library_kl(x, logits, mu, logvar),
     "unit_kl": lambda data_var, obs_sigma: _lesson6c._unit_kl(data_var, obs_sigma),
     "best_sigma": lambda x, mu: _lesson6c._best_sigma(x, mu),
+    "predicted_ess_fraction": lambda s, k: _lesson6b._predicted_ess_fraction(s, k),
+    "defensive_elbo": lambda elbo_q, prior_log_lik, alpha: _lesson6b._defensive_elbo(elbo_q, prior_log_lik, alpha),
 }
 
 
@@ -203,4 +205,15 @@ def test_the_course_versions_used_by_try_yours_agree_with_the_worked_solutions()
     eps = torch.randn(500, generator=g, dtype=torch.float64)
     means, w = torch.tensor([-8.0, 0.0, 9.0], dtype=torch.float64), torch.tensor([0.3, 0.5, 0.2], dtype=torch.float64)
     torch.testing.assert_close(_FALLBACKS["mixture_map"](eps, means, 0.4, w), lesson6d["mixture_map"](eps, means, 0.4, w))
-    assert set(_FALLBACKS) == {"active_units", "best_sigma", "count_parameters", "elbo_gap", "loglik_gap", "make_proposal", "mixture_map", "posterior_variance", "samples_needed", "samples_needed_exact", "unit_kl", "weight_cv2", "weight_second_moment"}
+    lesson6b = _solutions("06b_vae_log_likelihood.ipynb")
+    s = torch.linspace(0.3, 3.0, 50, dtype=torch.float64)
+    torch.testing.assert_close(_FALLBACKS["predicted_ess_fraction"](s, 7), lesson6b["predicted_ess_fraction"](s, 7))
+    elbo_q, prior_ll = -90 + torch.randn(5, generator=g), -480 + 30 * torch.randn(5, generator=g)
+    torch.testing.assert_close(_FALLBACKS["defensive_elbo"](elbo_q, prior_ll, 0.15),
+                               lesson6b["defensive_elbo"](elbo_q, prior_ll, 0.15))
+    assert set(_FALLBACKS) == {
+        "active_units", "best_sigma", "count_parameters", "defensive_elbo", "elbo_gap",
+        "loglik_gap", "make_proposal", "mixture_map", "posterior_variance",
+        "predicted_ess_fraction", "samples_needed", "samples_needed_exact", "unit_kl",
+        "weight_cv2", "weight_second_moment"
+    }

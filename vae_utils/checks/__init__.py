@@ -26,5 +26,6 @@ from ._lesson3 import *  # noqa: F401,F403
 from ._lesson4 import *  # noqa: F401,F403
 from ._lesson5 import *  # noqa: F401,F403
 from ._lesson6 import *  # noqa: F401,F403
+from ._lesson6b import *  # noqa: F401,F403
 from ._lesson6c import *  # noqa: F401,F403
 from ._lesson6d import *  # noqa: F401,F403
