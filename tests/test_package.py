@@ -99,3 +99,9 @@ def test_a_lesson_runs_against_the_installed_package(installed, tmp_path):
                          env=_clean_env())
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert " passed" in run.stdout
+
+
+def test_the_package_docstring_maps_every_module():
+    import vae_utils
+    for m in MODULES:
+        assert f"``vae_utils.{m}``" in vae_utils.__doc__, f"vae_utils/__init__.py's module map lacks {m}"
