@@ -11,6 +11,7 @@ code a minute, six minutes per exercise. These rates are assumptions, stated whe
 quotes the result; the counts are exact.
 
     python scripts/reading_time.py              # a table for every lesson
+    python scripts/reading_time.py --write      # and restate each lesson's time in its first cell
 """
 from __future__ import annotations
 
@@ -23,6 +24,13 @@ ROOT = Path(__file__).resolve().parent.parent
 WORDS_PER_MIN, MIN_PER_EQUATION, LINES_PER_MIN, MIN_PER_EXERCISE = 200, 0.5, 10, 6
 
 
+OLD_STATEMENTS = [  # earlier wordings of a lesson's time, replaced by --write
+    r"\*\*Time:\*\* about \d+ minutes.*?laptop CPU\.",
+    r"About \d+ minutes to read and run, measured rather than guessed:.*?exercises take\.",
+    r"About \d+ minutes;.*?CPU\.",
+]
+
+
 def counts(path: Path) -> dict:
     nb = json.loads(path.read_text())
     words = equations = lines = exercises = 0
@@ -30,6 +38,7 @@ def counts(path: Path) -> dict:
         src = "".join(cell["source"])
         grade = cell["metadata"].get("nbgrader", {})
         if cell["cell_type"] == "markdown":
+            src = re.sub(OLD_STATEMENTS[0], " ", src, flags=re.S)  # the statement does not count itself
             equations += len(re.findall(r"\$\$.+?\$\$", src, re.S))
             prose = re.sub(r"\$\$.+?\$\$", " ", src, flags=re.S)
             words += len(re.findall(r"[^\s|#*`>-]+", prose))
@@ -46,9 +55,36 @@ def minutes(c: dict) -> float:
             + c["exercises"] * MIN_PER_EXERCISE)
 
 
+
+
+def statement(c: dict) -> str:
+    return (f"**Time:** about {minutes(c):.0f} minutes with the exercises — an estimate from the "
+            f"lesson's own counts: {c['words']:,} words of prose at {WORDS_PER_MIN} a minute, "
+            f"{c['code_lines']} lines of code at {LINES_PER_MIN} a minute, {c['exercises']} exercises at "
+            f"{MIN_PER_EXERCISE} minutes each (`scripts/reading_time.py`). Running it takes under a "
+            f"minute on a laptop CPU.")
+
+
+def write_statement(path: Path) -> None:
+    """Put this lesson's time statement in its first cell, in place of an earlier one."""
+    nb = json.loads(path.read_text())
+    first = "".join(nb["cells"][0]["source"])
+    for old in OLD_STATEMENTS:
+        first, n = re.subn(old, "", first, flags=re.S)
+        if n:
+            break
+    else:
+        raise SystemExit(f"{path.name}: no time statement found in the first cell")
+    first = first.rstrip() + "\n\n" + statement(counts(path))
+    lines = first.split("\n")
+    nb["cells"][0]["source"] = [line + "\n" for line in lines[:-1]] + [lines[-1]]
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("notebooks", nargs="*", type=Path)
+    ap.add_argument("--write", action="store_true", help="restate each lesson's time in its first cell")
     args = ap.parse_args(argv)
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
     print(f"{'notebook':40s} {'words':>6s} {'eqs':>4s} {'code':>5s} {'ex':>3s} {'minutes':>8s}")
@@ -56,6 +92,8 @@ def main(argv=None) -> None:
         c = counts(p)
         print(f"{p.name:40s} {c['words']:6d} {c['equations']:4d} {c['code_lines']:5d} {c['exercises']:3d} "
               f"{minutes(c):8.0f}")
+        if args.write and not p.name.startswith("00"):
+            write_statement(p)
 
 
 if __name__ == "__main__":
