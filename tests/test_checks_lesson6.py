@@ -57,6 +57,7 @@ def test_correct_answers_pass_and_stubs_do_not(check, good, capsys):
     (checks.vae_loss, loss_kl_mean, "averaged over latent dimensions"),
     (checks.active_units, lambda mu, threshold=0.01: int((mu.var(dim=1) > threshold).sum()), "across data points"),
     (checks.active_units, lambda mu, threshold=0.01: int((mu.std(dim=0) > threshold).sum()), "got 6 active units, expected 4"),
+    (checks.active_units, lambda mu, threshold=0.01: int((mu.var(dim=0) > 0.01).sum()), "with threshold=0.15"),
 ])
 def test_plausible_wrong_answers_are_rejected(check, wrong, match):
     with pytest.raises(AssertionError, match=match):

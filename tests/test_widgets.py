@@ -190,3 +190,14 @@ def test_the_picture_follows_the_sliders():
     _, after = _bundle(box)
     assert before != after
     plt.close("all")
+
+
+def test_interpolation_explorer_starts_halfway():
+    # Its static picture shows the middle of the path, not a copy of x_a.
+    import vae_utils.widgets as widgets
+    from vae_utils.vae import VAE
+    torch.manual_seed(0)
+    images = torch.rand(2, 1, 28, 28)
+    box = widgets.interpolation_explorer(VAE(latent_dim=3).eval(), images[0], images[1])
+    assert box.children[0].value == 0.5
+    plt.close("all")

@@ -284,7 +284,7 @@ def interpolation_explorer(model, x_a, x_b):
     from IPython.display import display
 
     path = interpolate(model, x_a, x_b, steps=21)
-    t = W.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="t")
+    t = W.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="t")
     out = W.Output()
 
     def draw():

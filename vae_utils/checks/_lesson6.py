@@ -85,7 +85,8 @@ def vae_loss(fn) -> None:
 def active_units(fn) -> None:
     """Check ``fn(mu, threshold=0.01) -> int``: how many latent dimensions have
     Var_x(E_q[z_u]) = variance over the data of the encoder means above ``threshold``
-    (Burda et al. 2016, §5.2)."""
+    (Burda et al. 2016, §5.2). Called with the default and with ``threshold=0.15``, so a
+    hard-coded 0.01 fails."""
     g = gen(64)
     scales = torch.tensor([1.0, 0.5, 0.2, 0.09, 0.05, 0.001, 0.0, 0.3])
     mu = torch.randn(2000, 8, generator=g) * scales + 3.0  # the offset does not matter
@@ -104,7 +105,13 @@ def active_units(fn) -> None:
              "a dimension whose mean code is the same for every x carries no information.")
     if got != expected:
         fail(f"got {got} active units, expected {expected}.", "count dims with mu.var(dim=0) > threshold.")
-    passed(f"active_units counts {expected} of 8 dimensions whose code varies with x.")
+    other = call(fn, mu.clone(), threshold=0.15, name="active_units")
+    expected_other = int((mu.var(dim=0) > 0.15).sum())
+    if int(other) != expected_other:
+        fail(f"with threshold=0.15 you count {int(other)} active units, expected {expected_other}.",
+             "compare the variances with the threshold argument, not with a fixed 0.01.")
+    passed(f"active_units counts {expected} of 8 dimensions whose code varies with x "
+           f"({expected_other} above threshold 0.15).")
 
 
 @fallback_for("active_units")
