@@ -4,7 +4,7 @@ Two guards make a passed check mean that the learner wrote the code:
 
 * **Fresh inputs.** Every check takes a keyword ``seed``. Its random inputs (hidden models,
   data, the noise a sampler is run under) are drawn from generators seeded with the check's
-  own constants plus ``seed`` — so ``checks.fit_gaussian(fit_gaussian, seed=7)`` runs the same
+  own constants plus ``seed`` — so ``checks.sample_gaussian(sample_gaussian, seed=7)`` runs the same
   test on other numbers. Graded check cells call the visible check and, inside nbgrader's
   hidden-test markers, the same check with a seed the learner never sees: an answer tuned to
   the visible inputs fails.
