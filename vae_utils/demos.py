@@ -16,15 +16,13 @@ from torch import Tensor
 from torch.distributions import MultivariateNormal
 
 from .lvm import LinearGaussianLVM
+from .plotting import OKABE_ITO
 
-__all__ = ["OKABE_ITO", "random_linear_gaussian", "naive_cv2", "median_n10", "loglinear_fit",
+__all__ = ["random_linear_gaussian", "naive_cv2", "median_n10", "loglinear_fit",
            "proposal_cv2", "shifted_proposal", "running_mean_var", "samples_text",
            "plot_likelihood_in_sigma", "plot_error_and_bias", "plot_wasted_samples",
            "plot_n10_sweeps", "plot_running", "plot_proposal_ellipses", "plot_proposal_costs"]
 
-# The Okabe–Ito colour-blind-safe palette, by name (the colours lessons 3 and 4 use).
-OKABE_ITO = dict(BLACK="#000000", ORANGE="#E69F00", SKY="#56B4E9", GREEN="#009E73",
-                 BLUE="#0072B2", VERMILLION="#D55E00", PURPLE="#CC79A7")
 
 
 # ----------------------------------------------------------------------------- models --

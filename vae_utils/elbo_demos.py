@@ -28,7 +28,7 @@ from torch.distributions import Distribution, Independent, MultivariateNormal, N
 
 from .estimators import elbo, iwae_bound
 from .lvm import LinearGaussianLVM
-from .plotting import DIGIT_COLORS
+from .plotting import OKABE_ITO
 
 __all__ = [
     "BLACK", "ORANGE", "SKY", "GREEN", "BLUE", "VERMILLION", "PURPLE",
@@ -37,9 +37,10 @@ __all__ = [
     "plot_jensen", "plot_gaps", "plot_training_loss", "plot_gradients", "plot_fits", "plot_amortization", "plot_iwae",
 ]
 
-# Okabe–Ito colours (vae_utils.plotting.DIGIT_COLORS), distinguishable with every common
+# Okabe–Ito colours (vae_utils.plotting.OKABE_ITO), distinguishable with every common
 # form of colour blindness; the lessons' figures use them by name.
-BLACK, ORANGE, SKY, GREEN, BLUE, VERMILLION, PURPLE = (DIGIT_COLORS[i] for i in (0, 1, 2, 3, 5, 6, 7))
+BLACK, ORANGE, SKY, GREEN, BLUE, VERMILLION, PURPLE = (
+    OKABE_ITO[c] for c in ("BLACK", "ORANGE", "SKY", "GREEN", "BLUE", "VERMILLION", "PURPLE"))
 _F64 = torch.float64
 
 

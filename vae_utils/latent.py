@@ -20,13 +20,13 @@ from torch import Tensor
 from torch.distributions import Categorical, Distribution, Independent, MixtureSameFamily, Normal
 
 from . import validate
-from .plotting import show_images
+from .plotting import OKABE_ITO, show_images
 
 __all__ = ["aggregate_posterior", "density_grid", "mass_levels", "plot_aggregate_posterior",
            "nearest_neighbour", "best_reconstructed"]
 
-PRIOR_COLOR = "#0072B2"      # the prior p(z): blue (Okabe–Ito), as in the lesson's loss curves
-AGGREGATE_COLOR = "#D55E00"  # the aggregate posterior q(z): vermillion
+PRIOR_COLOR = OKABE_ITO["BLUE"]             # the prior p(z), as in the lesson's loss curves
+AGGREGATE_COLOR = OKABE_ITO["VERMILLION"]   # the aggregate posterior q(z)
 
 
 def aggregate_posterior(mu: Tensor, logvar: Tensor) -> MixtureSameFamily:

@@ -15,6 +15,10 @@ __all__ = ["DIGIT_COLORS", "show_images", "plot_history", "latent_scatter"]
 
 DIGIT_COLORS = ["#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442",
                 "#0072B2", "#D55E00", "#CC79A7", "#332288", "#882255"]
+# The Okabe–Ito colour-blind-safe palette by name (the first eight of DIGIT_COLORS), as the
+# lessons' figures use it.
+OKABE_ITO = dict(zip(("BLACK", "ORANGE", "SKY", "GREEN", "YELLOW", "BLUE", "VERMILLION", "PURPLE"),
+                     DIGIT_COLORS[:8]))
 
 
 def _to_numpy_images(images) -> np.ndarray:

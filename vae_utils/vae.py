@@ -193,5 +193,6 @@ def negative_elbo(model: VAE, x: Tensor, *, check_input: bool = True,
     if not free_bits:
         kl = kl_normal_std_normal(mu, logvar).mean()
         return recon + kl, recon, kl
-    kl_per_unit = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0).mean(dim=0)  # KL_j, batch mean
+    # KL_j of each unit: the closed form over a last dimension of size 1, then the batch mean.
+    kl_per_unit = kl_normal_std_normal(mu.unsqueeze(-1), logvar.unsqueeze(-1)).mean(dim=0)
     return recon + kl_per_unit.clamp(min=free_bits).sum(), recon, kl_per_unit.sum()
