@@ -297,7 +297,8 @@ def plot_running(running: dict, cv2: dict, colors: dict):
     axes[0].set_title("The posterior is exact from the first sample", fontsize=11)
     axes[0].legend(fontsize=9)
     axes[1].set_ylabel("running variance of w / p(x)")
-    axes[1].set_title("Variances settle at CV² (dotted), except c = 0.6", fontsize=11)
+    axes[1].set_title("Running variance against CV² (dotted): slow for c = 0.8, unbounded for c = 0.6",
+                      fontsize=11)
     fig.tight_layout()
     return axes
 
