@@ -53,9 +53,13 @@ def aggregate_posterior(mu: Tensor, logvar: Tensor) -> MixtureSameFamily:
                          f"{tuple(mu.shape)} and {tuple(logvar.shape)}.")
     if not (torch.isfinite(mu).all() and torch.isfinite(logvar).all()):
         raise ValueError("mu and logvar must be finite (a NaN or inf came out of the encoder).")
-    components = Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
-    weights = Categorical(logits=torch.zeros(len(mu), dtype=mu.dtype, device=mu.device))
-    return MixtureSameFamily(weights, components)
+    # Checked above: torch's argument validation would only repeat it, reading values back
+    # from the device at every log_prob (once per chunk of density_grid).
+    components = Independent(Normal(mu, torch.exp(0.5 * logvar), validate_args=False), 1,
+                             validate_args=False)
+    weights = Categorical(logits=torch.zeros(len(mu), dtype=mu.dtype, device=mu.device),
+                          validate_args=False)
+    return MixtureSameFamily(weights, components, validate_args=False)
 
 
 def density_grid(dist: Distribution, extent: float = 3.5, n: int = 61) -> tuple[Tensor, Tensor, Tensor]:

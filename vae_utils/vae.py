@@ -217,4 +217,7 @@ def negative_elbo(model: VAE, x: Tensor, *, check_input: bool = True,
         return recon + kl, recon, kl
     # KL_j of each unit: the closed form over a last dimension of size 1, then the batch mean.
     kl_per_unit = kl_normal_std_normal(mu.unsqueeze(-1), logvar.unsqueeze(-1)).mean(dim=0)
-    return recon + kl_per_unit.clamp(min=free_bits).sum(), recon, kl_per_unit.sum()
+    # max(λ, KL_j) as torch.maximum with λ filled in on the device: clamp(min=λ) would give the
+    # same values, but its backward makes a tensor of a Python number at every step.
+    floor = torch.full_like(kl_per_unit, free_bits)
+    return recon + torch.maximum(kl_per_unit, floor).sum(), recon, kl_per_unit.sum()
