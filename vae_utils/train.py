@@ -411,11 +411,13 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
     Defaults are the lesson's recipe: ``DEFAULT_EPOCHS`` = 150 epochs of batch 128, Adam with
     learning rate 2e-3 on a cosine schedule, and dynamic binarization of grayscale digits.
     ``train_vae(VAE(latent_dim=20), load_mnist("train", binarize=False)[0])`` on the 4,000
-    embedded digits takes about 16 s on an idle 2-core CPU and reaches 87.2 nats of test
-    −log p(x) (mean of seeds 0–2: 86.97 / 87.54 / 87.18; importance sampling, k = 500, on the
-    1,000 fixed-binarized test digits of ``load_mnist("test")``), against 91.4 nats for the
-    earlier 50-epoch recipe on fixed-binarized digits; benchmarks/README.md has the
-    measurements. GPU figures: not measured.
+    embedded digits reaches 87.2 nats of test −log p(x) (mean of seeds 0–2: 86.97 / 87.54 /
+    87.18; importance sampling, k = 500, on the 1,000 fixed-binarized test digits of
+    ``load_mnist("test")``), against 91.4 nats for the earlier 50-epoch recipe on
+    fixed-binarized digits. Its training time depends on the machine and its load — on
+    the 2-core CPU servers measured, with 2 threads and no other load, 15.4–16.7 s on one
+    and 47 s on another — and benchmarks/README.md has each measurement with its machine,
+    threads, load and command. GPU figures: not measured.
 
     Each epoch visits every image once, in a random order, in batches of ``batch_size``; the
     last batch is smaller when ``batch_size`` does not divide N, and it is used too.
@@ -431,10 +433,18 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
 
     **CUDA graphs**: on a CUDA device the whole training step (forward, backward, fused
     Adam) is captured once per batch size in a CUDA graph and replayed per batch, because a
-    step of this small network costs far more in kernel launches than in GPU work. If the
-    capture fails, training goes on eagerly after a one-line warning. CPU and Apple MPS
-    train eagerly. Both paths are built to draw the same random numbers and compute the same
-    updates (tests/test_train.py checks it where a CUDA GPU is present; GPU speed: not
+    step of this small network costs far more in kernel launches than in GPU work. A few
+    warm-up steps run first, on the model's GPU and on the stream the capture then uses,
+    under ``torch.cuda.set_sync_debug_mode("error")``: a step that reads a value back from
+    the GPU (a model of your own whose distributions validate their arguments, say) cannot
+    be captured, and then training goes on eagerly after a one-line warning — nothing was
+    captured, so nothing is left half-done. The warm-up's changes (parameters, Adam state,
+    random numbers) are undone. A capture that fails after a clean warm-up raises
+    ``CudaGraphCaptureError``, which says what failed and what to do: train with
+    ``cuda_graph=False``, after restarting the kernel where this PyTorch cannot recover from
+    a failed capture. CPU and Apple MPS train eagerly. Both paths are built to draw the same
+    random numbers and compute the same updates (tests/test_cuda_path.py checks it on the
+    CPU with a stand-in for the graph, and on a CUDA GPU where one is present; GPU speed: not
     measured).
 
     Args:
@@ -446,7 +456,7 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
         lr: Adam's peak learning rate, > 0 (the rate of the first epoch).
         device: ``"auto"`` (CUDA, then Apple MPS, then CPU), or a device name.
         test_x: optional held-out images, evaluated (−ELBO, recon, KL) after every epoch, as
-            given (not binarized by this function).
+            given (not binarized by this function); checked once and moved to the device once.
         progress: show a tqdm progress bar over epochs.
         seed: seeds the shuffling, the binarization and the reparameterization noise
             (``None``: not seeded).
@@ -477,11 +487,13 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
         dynamic binarization is on), whatever the KL weight or free bits.
     Raises:
         ValueError: bad shapes or hyper-parameters (the message names the argument), an
-            unavailable device, NaN or values outside [0, 1] in ``train_x`` or ``test_x``
+            unavailable device (or a CUDA index the machine does not have), NaN or values outside [0, 1] in ``train_x`` or ``test_x``
             (``vae_utils.validate``; integers of any integer type are accepted, float64 images
             are converted to the model's dtype), or ``dynamic_binarization=True`` with a
             Gaussian decoder.
         FloatingPointError: the loss became NaN or infinite (the message names the epoch).
+        CudaGraphCaptureError: on CUDA with ``cuda_graph=True``, the capture failed after a
+            clean warm-up (see **CUDA graphs**).
     """
     epochs, batch_size = validate.count(epochs, "epochs"), validate.count(batch_size, "batch_size")
     lr = validate.number(lr, "lr", minimum=0)
