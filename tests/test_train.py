@@ -277,7 +277,7 @@ def test_a_saved_notebook_shows_the_progress_bar_finished(tmp_path):
     nb.cells = [nbformat.v4.new_code_cell(
         "import torch\nfrom vae_utils.train import train_vae\nfrom vae_utils.vae import VAE\n"
         "x = (torch.rand(64, 1, 28, 28) > 0.5).float()\n"
-        "h = train_vae(VAE(latent_dim=2), x, epochs=3, batch_size=32)")]
+        "h = train_vae(VAE(latent_dim=2), x, epochs=3, batch_size=32, device='cpu')")]
     nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
     outputs = nb.cells[0].outputs
     assert len(outputs) == 1
