@@ -263,5 +263,6 @@ class FakeGraphBackend:
             fn()
         return replay
 
-    def recovered(self) -> bool:
+    def recovered(self, stream) -> bool:
+        assert self.current_stream is None, "recovery is checked on the restored stream"
         return self.recovers

@@ -199,13 +199,15 @@ class _CudaGraphBackend:
             fn()
         return graph.replay
 
-    def recovered(self) -> bool:
-        """After a failed capture: is this process's GPU usable again (no stream left
-        capturing, the random-number generator draws)? Some PyTorch versions leave the
-        generator marked as capturing ("Offset increment outside graph capture")."""
+    def recovered(self, stream) -> bool:
+        """After a failed capture on ``stream``: is this process's GPU usable again (the
+        stream no longer capturing, the random-number generator drawing)? Some PyTorch
+        versions leave the generator marked as capturing ("Offset increment outside graph
+        capture encountered unexpectedly" at the next random draw)."""
         try:
-            if torch.cuda.is_current_stream_capturing():
-                return False
+            with torch.cuda.stream(stream):
+                if torch.cuda.is_current_stream_capturing():
+                    return False
             torch.empty(8, device=self.device).normal_()
             torch.cuda.synchronize(self.device)
             return True
@@ -268,32 +270,34 @@ class _GraphedSteps:
             failed = True
             try:
                 backend.synchronize()  # the data and the model's state are in place
-                with backend.stream_context(stream):
-                    try:
-                        with backend.forbid_syncs():
-                            for b in sizes:
-                                for _ in range(self.WARMUP_STEPS):
-                                    step(self.inputs[b])
-                        backend.synchronize()
-                    except Exception as e:  # noqa: BLE001 - anything the warm-up met: not capturable
-                        raise _NotCapturable(_describe_error(e)) from e
-                    try:
+                try:
+                    with backend.stream_context(stream):  # one stream: warm-up, then capture
+                        try:
+                            with backend.forbid_syncs():
+                                for b in sizes:
+                                    for _ in range(self.WARMUP_STEPS):
+                                        step(self.inputs[b])
+                            backend.synchronize()
+                        except Exception as e:  # noqa: BLE001 - whatever the warm-up met: not capturable
+                            raise _NotCapturable(_describe_error(e)) from e
                         for b in sizes:
                             self.replays[b] = backend.capture(functools.partial(step, self.inputs[b]), stream)
-                    except Exception as e:  # noqa: BLE001
-                        raise self._capture_error(e, backend) from e
+                except _NotCapturable:
+                    raise
+                except Exception as e:  # noqa: BLE001 - the stream is restored by now
+                    raise self._capture_error(e, backend, stream) from e
                 failed = False
             finally:
                 torch.distributions.Distribution.set_default_validate_args(validate_default)
                 self._undo_warmup(step, params, saved, rng, backend, quiet=failed)
 
     @staticmethod
-    def _capture_error(e: BaseException, backend) -> CudaGraphCaptureError:
+    def _capture_error(e: BaseException, backend, stream) -> CudaGraphCaptureError:
         cause = _root_cause(e)
         what = _describe_error(cause)
         if cause is not e:
             what += f"; then, ending the capture: {_describe_error(e)}"
-        if backend.recovered():
+        if backend.recovered(stream):
             todo = ("Train with train_vae(..., cuda_graph=False): the same updates, step by step "
                     "(slower on a GPU). This process's GPU state has recovered.")
         else:
@@ -538,8 +542,10 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
             graphed = _GraphedSteps(step, sizes, data, backend)
         except _NotCapturable as e:  # nothing was captured: the eager loop is safe
             warnings.warn(f"train_vae: the training step cannot be captured in a CUDA graph: its "
-                          f"warm-up synchronized with the GPU ({e}), which capture forbids; "
-                          f"training eagerly (pass cuda_graph=False to skip the attempt).",
+                          f"warm-up, run with host syncs forbidden as in a capture, stopped ({e}); "
+                          f"a step that reads values back from the GPU (torch.distributions' "
+                          f"argument validation, .item(), a Python number made a tensor) is not "
+                          f"capturable. Training eagerly (pass cuda_graph=False to skip the attempt).",
                           RuntimeWarning, stacklevel=2)
 
     hist: dict[str, list] = {k: [] for k in ("epoch", "train_loss", "train_recon", "train_kl", "seconds",
