@@ -97,6 +97,14 @@ def test_a_gaussian_likelihood_makes_no_tensor_of_a_python_number():
     assert m.likelihood(z).base_dist.scale.unique().tolist() == [0.5]
     with pytest.raises(ValueError, match="obs_sigma"):
         m.obs_sigma = -1.0
+    # a whole model pickled before σ had a buffer still loads, with its σ
+    state = m.__getstate__().copy()
+    state["_buffers"] = {k: v for k, v in state["_buffers"].items() if k != "_obs_scale"}
+    state["obs_sigma"] = 0.25
+    del state["_obs_sigma"]
+    old = VAE.__new__(VAE)
+    old.__setstate__(state)
+    assert old.obs_sigma == 0.25 and old.likelihood(z).base_dist.scale.unique().tolist() == [0.25]
 
 
 def test_importance_sampling_syncs_once_per_call_not_per_chunk(gray):

@@ -92,6 +92,16 @@ class VAE(nn.Module):
         with torch.no_grad():
             self._obs_scale.fill_(self._obs_sigma)
 
+    def __setstate__(self, state):
+        # A whole VAE pickled before σ had its buffer: give it one, where its parameters are.
+        sigma = state.pop("obs_sigma", None)
+        super().__setstate__(state)
+        if "_obs_scale" not in self._buffers:
+            device = next(self.parameters()).device
+            self.register_buffer("_obs_scale", torch.tensor(1.0, device=device), persistent=False)
+        if sigma is not None:
+            self.obs_sigma = sigma
+
     # --- the network -----------------------------------------------------------------
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Encoder: x (N, 1, 28, 28) or (N, 784) → (mu, logvar), each (N, latent_dim); logvar = log σ².
