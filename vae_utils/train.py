@@ -419,8 +419,8 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
     87.18; importance sampling, k = 500, on the 1,000 fixed-binarized test digits of
     ``load_mnist("test")``), against 91.4 nats for the earlier 50-epoch recipe on
     fixed-binarized digits. Its training time depends on the machine and its load — on
-    the 2-core CPU servers measured, with 2 threads and no other load, 15.4–16.7 s on one
-    and 47 s on another — and benchmarks/README.md has each measurement with its machine,
+    the 2-core CPU servers measured, with 2 threads and little other load, 15.4–16.7 s on
+    one and 47 s on another — and benchmarks/README.md has each measurement with its machine,
     threads, load and command. GPU figures: not measured.
 
     Each epoch visits every image once, in a random order, in batches of ``batch_size``; the
