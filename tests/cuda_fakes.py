@@ -212,6 +212,10 @@ class FakeGraphBackend:
         self.fail_capture: BaseException | None = None
         self.recovers = True
 
+    @staticmethod
+    def unsupported(opt):
+        return None  # the CPU's Adam, replayed eagerly: any optimizer will do
+
     @contextlib.contextmanager
     def device_context(self):
         prev, self.current_device = self.current_device, self.device

@@ -155,6 +155,13 @@ class _CudaGraphBackend:
     def __init__(self, device: torch.device):
         self.device = device
 
+    @staticmethod
+    def unsupported(opt: torch.optim.Optimizer) -> str | None:
+        """Why ``opt`` cannot be stepped inside a capture (None: it can)."""
+        if not all(group.get("capturable", False) for group in opt.param_groups):
+            return "this PyTorch has no capturable fused Adam for the GPU"
+        return None
+
     def device_context(self):
         """The chosen GPU as current device, also when it is not the current one (cuda:1):
         capture, streams and ``synchronize`` act on the current device."""
@@ -536,6 +543,10 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
     step = _Step(model, opt, weight, sums, free_bits)
     graphed = None
     backend = _graph_backend(dev) if cuda_graph else None
+    if backend is not None and backend.unsupported(opt):
+        warnings.warn(f"train_vae: the training step cannot be captured in a CUDA graph: "
+                      f"{backend.unsupported(opt)}; training eagerly.", RuntimeWarning, stacklevel=2)
+        backend = None
     if backend is not None:
         sizes = sorted({min(batch_size, n), n % batch_size} - {0})
         try:
