@@ -422,15 +422,7 @@ def test_on_a_gpu_a_syncing_step_trains_eagerly_and_the_process_stays_usable():
         from torch.distributions import Independent, Normal
         from vae_utils.train import train_vae
         from vae_utils.vae import VAE
-        def test_the_gpu_backend_captures_only_a_capturable_optimizer():
-    """Adam stepped inside a capture must be capturable; otherwise train_vae trains eagerly
-    (with a warning) instead of failing in the capture."""
-    params = [torch.nn.Parameter(torch.zeros(2))]
-    assert "capturable" in tr._CudaGraphBackend.unsupported(torch.optim.Adam(params))
-    assert tr._CudaGraphBackend.unsupported(torch.optim.Adam(params, capturable=True)) is None
-
-
-class ValidatingVAE(VAE):
+        class ValidatingVAE(VAE):
             def likelihood(self, z):
                 return Independent(Normal(torch.sigmoid(self.decode(z)), 0.5, validate_args=True), 3)
         x = torch.rand(64, 1, 28, 28)
