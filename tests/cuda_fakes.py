@@ -12,6 +12,12 @@
   ``OpCounter`` records syncs and copies; it makes a CPU → CUDA copy a fake CUDA tensor (a
   CPU-only torch cannot copy to CUDA) and answers a value read-back with a stand-in: False
   for ``any()``, True for ``all()``, 0.5 for other floats, 0 for integers.
+  What a CPU-only torch (2.13) cannot do with fake CUDA tensors, and how this module copes:
+  Python indexing (``t[i:j]``, ``t[idx]``) asks C++ for a CUDA device guard — ``FakeCuda``
+  indexes fake CUDA tensors through ``narrow``-like ops instead; ``.to("cuda")`` of a CPU
+  tensor fails — the ``OpCounter`` returns the fake copy; autograd through a fake CUDA tensor
+  aborts the process — fake models have no gradients, so backward passes and optimizer steps
+  are checked by the dispatch scan and the fake graph backend on the CPU instead.
 * ``FakeGraphBackend`` — the graph backend of ``vae_utils.train`` without a GPU: "capture"
   records the step, "replay" calls it; it records which stream and device context every
   warm-up step and capture ran in, and checks warm-up steps for syncs as the real one does
