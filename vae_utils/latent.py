@@ -13,6 +13,8 @@ digit classes that decoded images resemble (lesson 6).
 """
 from __future__ import annotations
 
+import contextlib
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -51,9 +53,13 @@ def aggregate_posterior(mu: Tensor, logvar: Tensor) -> MixtureSameFamily:
                          f"{tuple(mu.shape)} and {tuple(logvar.shape)}.")
     if not (torch.isfinite(mu).all() and torch.isfinite(logvar).all()):
         raise ValueError("mu and logvar must be finite (a NaN or inf came out of the encoder).")
-    components = Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
-    weights = Categorical(logits=torch.zeros(len(mu), dtype=mu.dtype, device=mu.device))
-    return MixtureSameFamily(weights, components)
+    # Checked above: torch's argument validation would only repeat it, reading values back
+    # from the device at every log_prob (once per chunk of density_grid).
+    components = Independent(Normal(mu, torch.exp(0.5 * logvar), validate_args=False), 1,
+                             validate_args=False)
+    weights = Categorical(logits=torch.zeros(len(mu), dtype=mu.dtype, device=mu.device),
+                          validate_args=False)
+    return MixtureSameFamily(weights, components, validate_args=False)
 
 
 def density_grid(dist: Distribution, extent: float = 3.5, n: int = 61) -> tuple[Tensor, Tensor, Tensor]:
@@ -64,8 +70,10 @@ def density_grid(dist: Distribution, extent: float = 3.5, n: int = 61) -> tuple[
         extent: half-width of the square, > 0.
         n: grid points per axis, ≥ 2.
     Returns:
-        (z1, z2, density), each of shape (n, n): the grid coordinates (``meshgrid``, "xy"
-        indexing) and exp(log_prob) there, per unit area.
+        (z1, z2, density), each of shape (n, n), on the CPU (for matplotlib): the grid
+        coordinates (``meshgrid``, "xy" indexing) and exp(log_prob) there, per unit area. The
+        grid is built on the distribution's device (that of its ``mean``; a GPU model's
+        aggregate posterior is scored where it lives) and its dtype.
     Raises:
         ValueError: extent ≤ 0, n < 2, or dist not over 2-D z.
     """
@@ -75,12 +83,39 @@ def density_grid(dist: Distribution, extent: float = 3.5, n: int = 61) -> tuple[
     n = validate.count(n, "n", minimum=2)
     if tuple(dist.event_shape) != (2,):
         raise ValueError(f"dist must be over 2-D z (event shape (2,)), got {tuple(dist.event_shape)}.")
-    t = torch.linspace(-extent, extent, n)
+    device, dtype = _where(dist)
+    t = torch.linspace(-extent, extent, n, device=device, dtype=dtype)
     z1, z2 = torch.meshgrid(t, t, indexing="xy")
     points = torch.stack([z1, z2], dim=-1).reshape(-1, 2)
     with torch.no_grad():                               # chunks: a mixture's log_prob is (points × components)
         dens = torch.cat([dist.log_prob(c).exp() for c in points.split(1000)]).reshape(n, n)
-    return z1, z2, dens
+    return z1.cpu(), z2.cpu(), dens.cpu()
+
+
+def _where(dist: Distribution) -> tuple[torch.device, torch.dtype]:
+    """The device and floating dtype of a distribution's parameters (its mean's); the CPU and
+    the default dtype when it has none."""
+    try:
+        mean = dist.mean
+    except Exception:  # noqa: BLE001 - a distribution without a mean
+        return torch.device("cpu"), torch.get_default_dtype()
+    if isinstance(mean, Tensor) and mean.is_floating_point():
+        return mean.device, mean.dtype
+    return torch.device("cpu"), torch.get_default_dtype()
+
+
+@contextlib.contextmanager
+def _seeded(seed: int, device: torch.device):
+    """Random numbers seeded by ``seed`` on the CPU and on ``device`` inside; the generators
+    of every device as they were afterwards (``torch.random.fork_rng``). Unlike
+    ``torch.manual_seed``, it seeds no other GPU and leaves the user's CUDA generator alone."""
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.default_generator.manual_seed(seed)
+        for i in cuda:
+            torch.cuda.default_generators[i].manual_seed(seed)
+        yield
 
 
 def mass_levels(density: Tensor, cell_area: float, masses=(0.5, 0.9)) -> list[float]:
@@ -126,7 +161,8 @@ def plot_aggregate_posterior(model, q_agg: Distribution, *, n_points: int = 1000
 
     Left: density contours of both (the regions holding 50 % and 90 % of each one's mass,
     ``mass_levels``) over samples of each; right: decoder means of ``n_images`` samples of each. Samples are drawn
-    from a generator seeded by ``seed`` (torch's global generator is left untouched).
+    from generators seeded by ``seed`` (the CPU's and the model's GPU's; every generator
+    of torch is left as it was, a CUDA one included).
 
     Args:
         model: a 2-D ``VAE`` (``prior``, ``likelihood(z)``, ``latent_dim == 2``).
@@ -145,14 +181,11 @@ def plot_aggregate_posterior(model, q_agg: Distribution, *, n_points: int = 1000
                          f"latent_dim={getattr(model, 'latent_dim', None)}.")
     n_points = validate.count(n_points, "n_points")
     n_images = validate.count(n_images, "n_images")
-    state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
-        with torch.no_grad():
-            zp, zq = model.prior.sample((n_points,)).cpu(), q_agg.sample((n_points,)).cpu()
-            imgs = [model.likelihood(z[:n_images].to(model.prior.mean.device)).mean for z in (zp, zq)]
-    finally:
-        torch.random.set_rng_state(state)
+    device = model.prior.mean.device
+    with _seeded(seed, device), torch.no_grad():
+        zp, zq = model.prior.sample((n_points,)), q_agg.sample((n_points,))
+        imgs = [model.likelihood(z[:n_images].to(device)).mean.cpu() for z in (zp, zq)]
+        zp, zq = zp.cpu(), zq.cpu()
     fig = plt.figure(figsize=(11, 5.4))
     grid = fig.add_gridspec(2, 2, width_ratios=[1, 1.25])
     ax = fig.add_subplot(grid[:, 0])

@@ -9,6 +9,8 @@ afresh every epoch (dynamic binarization), and the learning rate follows a cosin
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import time
 import warnings
@@ -19,7 +21,8 @@ from torch import Tensor
 from . import validate
 from .vae import VAE, negative_elbo
 
-__all__ = ["pick_device", "train_vae", "evaluate", "cosine_lr", "progress_bar"]
+__all__ = ["pick_device", "train_vae", "evaluate", "cosine_lr", "progress_bar",
+           "CudaGraphCaptureError"]
 
 # The lesson's recommended recipe (measured in benchmarks/README.md): with dynamic
 # binarization of the grayscale digits, 150 epochs on a cosine schedule.
@@ -35,7 +38,8 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     ``torch.device`` after checking that it is usable.
 
     Raises:
-        ValueError: an unknown device string, or CUDA/MPS requested but not available.
+        ValueError: an unknown device string, CUDA/MPS requested but not available, or a CUDA
+            index this machine does not have (``"cuda:7"`` with one GPU).
     """
     if isinstance(device, torch.device):
         device = str(device)
@@ -55,6 +59,11 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
                          f"'cpu', 'cuda' or 'mps'.") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was requested but no CUDA GPU is available; use device='auto'.")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise ValueError(f"device={device!r} was requested but this machine has {count} CUDA GPU"
+                         f"{'s' if count != 1 else ''} (cuda:0{f' … cuda:{count - 1}' if count > 1 else ''}); "
+                         f"use device='cuda' (the current GPU) or an index below {count}.")
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ValueError("device='mps' was requested but Apple MPS is not available; use device='auto'.")
     return dev
@@ -108,10 +117,10 @@ def _is_grayscale(x: Tensor) -> bool:
 
 
 class _Step:
-    """One training step on a batch: forward, backward of recon + w · KL (with free bits λ > 0:
-    recon + w · Σ_j max(λ, KL_j)), Adam, and the batch's (−ELBO, recon, KL) × batch size added
-    to ``sums`` — all on the device, nothing read back, so the same code runs eagerly and
-    under CUDA-graph capture."""
+    """One training step on a batch: gradients reset, forward, backward of recon + w · KL (with
+    free bits λ > 0: recon + w · Σ_j max(λ, KL_j)), Adam, and the batch's (−ELBO, recon, KL) ×
+    batch size added to ``sums`` — all on the device, nothing read back and no Python number
+    made into a tensor, so the same code runs eagerly and under CUDA-graph capture."""
 
     def __init__(self, model: VAE, opt: torch.optim.Optimizer, weight: Tensor, sums: Tensor,
                  free_bits: float = 0.0):
@@ -119,11 +128,118 @@ class _Step:
         self.free_bits = free_bits
 
     def __call__(self, xb: Tensor) -> None:
+        # set_to_none: a captured backward then writes (not adds) the gradients, in the graph's memory
+        self.opt.zero_grad(set_to_none=True)
         objective, recon, kl = negative_elbo(self.model, xb, check_input=False,  # data checked once
                                              free_bits=self.free_bits)
         (recon + self.weight * (objective - recon)).backward()  # objective − recon: the KL term trained
         self.opt.step()
         self.sums.add_(torch.stack([(recon + kl).detach(), recon.detach(), kl.detach()]) * xb.shape[0])
+
+
+class CudaGraphCaptureError(RuntimeError):
+    """Capturing ``train_vae``'s training step in a CUDA graph failed after a clean warm-up.
+    The message says what failed and what to do (``cuda_graph=False``; a new Python process
+    where this PyTorch cannot recover from a failed capture)."""
+
+
+class _NotCapturable(Exception):
+    """The warm-up found something capture forbids (a host sync): train eagerly instead."""
+
+
+class _CudaGraphBackend:
+    """What ``_GraphedSteps`` needs of the GPU, from ``torch.cuda`` (docs: torch.cuda.graphs;
+    CUDA semantics, "CUDA Graphs"). Tests replace it by a CPU stand-in that records the step
+    at "capture" and calls it at "replay" (tests/cuda_fakes.py)."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+
+    @staticmethod
+    def unsupported(opt: torch.optim.Optimizer) -> str | None:
+        """Why ``opt`` cannot be stepped inside a capture (None: it can)."""
+        if not all(group.get("capturable", False) for group in opt.param_groups):
+            return "this PyTorch has no capturable fused Adam for the GPU"
+        return None
+
+    def device_context(self):
+        """The chosen GPU as current device, also when it is not the current one (cuda:1):
+        capture, streams and ``synchronize`` act on the current device."""
+        return torch.cuda.device(self.device)
+
+    def new_stream(self):
+        return torch.cuda.Stream(self.device)
+
+    @contextlib.contextmanager
+    def stream_context(self, stream):
+        """``stream`` current inside (after the work queued so far), the previous stream
+        current again afterwards — also when a capture inside fails."""
+        current = torch.cuda.current_stream(self.device)
+        stream.wait_stream(current)
+        with torch.cuda.stream(stream):
+            yield
+        current.wait_stream(stream)
+
+    def synchronize(self) -> None:
+        torch.cuda.synchronize(self.device)
+
+    @contextlib.contextmanager
+    def forbid_syncs(self):
+        """Any synchronizing CUDA operation inside raises (``torch.cuda.set_sync_debug_mode``)."""
+        previous = torch.cuda.get_sync_debug_mode()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            yield
+        finally:
+            torch.cuda.set_sync_debug_mode(previous)
+
+    def get_rng_state(self) -> Tensor:
+        return torch.cuda.get_rng_state(self.device)
+
+    def set_rng_state(self, state: Tensor) -> None:
+        torch.cuda.set_rng_state(state, self.device)
+
+    def capture(self, fn, stream):
+        """Capture ``fn()`` in a CUDA graph on ``stream`` (the warm-up's stream); returns its replay."""
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, stream=stream):
+            fn()
+        return graph.replay
+
+    def recovered(self, stream) -> bool:
+        """After a failed capture on ``stream``: is this process's GPU usable again (the
+        stream no longer capturing, the random-number generator drawing)? Some PyTorch
+        versions leave the generator marked as capturing ("Offset increment outside graph
+        capture encountered unexpectedly" at the next random draw)."""
+        try:
+            with torch.cuda.stream(stream):
+                if torch.cuda.is_current_stream_capturing():
+                    return False
+            torch.empty(8, device=self.device).normal_()
+            torch.cuda.synchronize(self.device)
+            return True
+        except Exception:  # noqa: BLE001 - any error here means: not recovered
+            return False
+
+
+def _graph_backend(dev: torch.device):
+    """The CUDA-graph backend for ``dev``, or None where graphs do not exist (CPU, MPS)."""
+    return _CudaGraphBackend(dev) if dev.type == "cuda" else None
+
+
+def _root_cause(e: BaseException) -> BaseException:
+    """The first exception of a chain: when the captured code raised, ``torch.cuda.graph``'s
+    exit then fails to end the capture, and that second error hides the first."""
+    seen = {id(e)}
+    while e.__context__ is not None and id(e.__context__) not in seen:
+        e = e.__context__
+        seen.add(id(e))
+    return e
+
+
+def _describe_error(e: BaseException) -> str:
+    msg = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
 
 
 class _GraphedSteps:
@@ -133,57 +249,94 @@ class _GraphedSteps:
     "CUDA Graphs"). Each replay launches the whole step at once instead of the ~100 kernels
     of an eager step, whose launch cost bounds a small network's speed on a GPU.
 
-    Capture needs warm-up steps (on a side stream) that change the parameters, the Adam
-    state and the random-number generator; they are all restored afterwards, so training
-    starts from the same state as the eager path and draws the same random numbers.
+    On the model's GPU (a device context, so cuda:1 works too) and on one side stream:
+    ``WARMUP_STEPS`` eager steps per batch size, under a check that fails on any host sync
+    (``torch.cuda.set_sync_debug_mode("error")``) — a step that syncs cannot be captured, and
+    then ``_NotCapturable`` is raised before any capture began, for training eagerly; after a
+    clean warm-up, the captures, on the same stream. The warm-up changes the parameters, the
+    Adam state, the epoch sums and the random-number generator: all are restored afterwards,
+    so training starts from the state of the eager path and draws the same random numbers. A
+    capture that fails anyway raises ``CudaGraphCaptureError``, with the stream restored.
     """
 
     WARMUP_STEPS = 3
 
-    def __init__(self, step: _Step, sizes: list[int], data: Tensor):
-        model, opt, dev = step.model, step.opt, data.device
+    def __init__(self, step: _Step, sizes: list[int], data: Tensor, backend):
+        model, opt = step.model, step.opt
         params = list(model.parameters())
         saved = [p.detach().clone() for p in params]
-        rng = torch.cuda.get_rng_state(dev)
         self.inputs = {b: data[:b].clone() for b in sizes}  # static input buffers
-        self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
-        try:
-            side = torch.cuda.Stream(dev)
-            side.wait_stream(torch.cuda.current_stream(dev))
-            with torch.cuda.stream(side):
-                for b in sizes:
-                    for _ in range(self.WARMUP_STEPS):
-                        opt.zero_grad(set_to_none=True)
-                        step(self.inputs[b])
-            torch.cuda.current_stream(dev).wait_stream(side)
-            # Argument validation of torch.distributions reads values back (a sync), which
-            # capture forbids; it ran in the warm-up above, so it is switched off to capture.
-            validate = torch.distributions.Distribution._validate_args
+        self.replays: dict[int, object] = {}
+        # Argument validation of torch.distributions reads values back (a sync), which capture
+        # forbids: off for the warm-up and the capture alike, so the warm-up checks what is captured.
+        validate_default = torch.distributions.Distribution._validate_args
+        with backend.device_context():
+            rng = backend.get_rng_state()
+            stream = backend.new_stream()
             torch.distributions.Distribution.set_default_validate_args(False)
+            failed = True
             try:
-                for b in sizes:
-                    graph = torch.cuda.CUDAGraph()
-                    opt.zero_grad(set_to_none=True)  # backward allocates .grad in the graph's pool
-                    with torch.cuda.graph(graph):
-                        step(self.inputs[b])
-                    self.graphs[b] = graph
+                backend.synchronize()  # the data and the model's state are in place
+                try:
+                    with backend.stream_context(stream):  # one stream: warm-up, then capture
+                        try:
+                            with backend.forbid_syncs():
+                                for b in sizes:
+                                    for _ in range(self.WARMUP_STEPS):
+                                        step(self.inputs[b])
+                            backend.synchronize()
+                        except Exception as e:  # noqa: BLE001 - whatever the warm-up met: not capturable
+                            raise _NotCapturable(_describe_error(e)) from e
+                        for b in sizes:
+                            self.replays[b] = backend.capture(functools.partial(step, self.inputs[b]), stream)
+                except _NotCapturable:
+                    raise
+                except Exception as e:  # noqa: BLE001 - the stream is restored by now
+                    raise self._capture_error(e, backend, stream) from e
+                failed = False
             finally:
-                torch.distributions.Distribution.set_default_validate_args(validate)
-        finally:  # undo the warm-up, whether or not capture succeeded
-            torch.cuda.synchronize(dev)
+                torch.distributions.Distribution.set_default_validate_args(validate_default)
+                self._undo_warmup(step, params, saved, rng, backend, quiet=failed)
+
+    @staticmethod
+    def _capture_error(e: BaseException, backend, stream) -> CudaGraphCaptureError:
+        cause = _root_cause(e)
+        what = _describe_error(cause)
+        if cause is not e:
+            what += f"; then, ending the capture: {_describe_error(e)}"
+        if backend.recovered(stream):
+            todo = ("Train with train_vae(..., cuda_graph=False): the same updates, step by step "
+                    "(slower on a GPU). This process's GPU state has recovered.")
+        else:
+            todo = ("This PyTorch has not recovered from the failed capture (its GPU random-number "
+                    "generator or stream is still in capture mode): restart the kernel (the Python "
+                    "process), then train with train_vae(..., cuda_graph=False).")
+        return CudaGraphCaptureError(
+            f"train_vae: capturing the training step in a CUDA graph failed after a clean warm-up "
+            f"({what}). {todo}")
+
+    @staticmethod
+    def _undo_warmup(step: _Step, params, saved, rng, backend, quiet: bool) -> None:
+        """Parameters, Adam state, epoch sums and random numbers as before the warm-up
+        (``quiet``: while an error propagates, a failure here must not replace it)."""
+        try:
+            backend.synchronize()
             with torch.no_grad():
                 for p, p0 in zip(params, saved):
                     p.copy_(p0)
-                for state in opt.state.values():  # Adam starts from zero moments, step 0
+                for state in step.opt.state.values():  # Adam starts from zero moments, step 0
                     for v in state.values():
                         if isinstance(v, Tensor):
                             v.zero_()
                 step.sums.zero_()
-            torch.cuda.set_rng_state(rng, dev)
+            backend.set_rng_state(rng)
+        except Exception:  # noqa: BLE001 - after a failed capture, the capture's error is the news
+            if not quiet:
+                raise
 
     def __call__(self, xb: Tensor) -> None:
         self.inputs[len(xb)].copy_(xb)
-        self.graphs[len(xb)].replay()
+        self.replays[len(xb)]()
 
 
 @torch.no_grad()
@@ -201,6 +354,12 @@ def evaluate(model: VAE, x: Tensor, *, batch_size: int = 1000) -> dict[str, floa
     """
     x = validate.images(x, "x", like=model)
     batch_size = validate.count(batch_size, "batch_size")
+    return _evaluate(model, x, batch_size)
+
+
+@torch.no_grad()
+def _evaluate(model: VAE, x: Tensor, batch_size: int) -> dict[str, float]:
+    """``evaluate`` of images already checked (and best already on the model's device)."""
     was_training = model.training
     model.eval()
     dev = next(model.parameters()).device
@@ -263,11 +422,13 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
     Defaults are the lesson's recipe: ``DEFAULT_EPOCHS`` = 150 epochs of batch 128, Adam with
     learning rate 2e-3 on a cosine schedule, and dynamic binarization of grayscale digits.
     ``train_vae(VAE(latent_dim=20), load_mnist("train", binarize=False)[0])`` on the 4,000
-    embedded digits takes about 16 s on an idle 2-core CPU and reaches 87.2 nats of test
-    −log p(x) (mean of seeds 0–2: 86.97 / 87.54 / 87.18; importance sampling, k = 500, on the
-    1,000 fixed-binarized test digits of ``load_mnist("test")``), against 91.4 nats for the
-    earlier 50-epoch recipe on fixed-binarized digits; benchmarks/README.md has the
-    measurements. GPU figures: not measured.
+    embedded digits reaches 87.2 nats of test −log p(x) (mean of seeds 0–2: 86.97 / 87.54 /
+    87.18; importance sampling, k = 500, on the 1,000 fixed-binarized test digits of
+    ``load_mnist("test")``), against 91.4 nats for the earlier 50-epoch recipe on
+    fixed-binarized digits. Its training time depends on the machine and its load — on
+    the 2-core CPU servers measured, with 2 threads and little other load, 15.4–16.7 s on
+    one and 47 s on another — and benchmarks/README.md has each measurement with its machine,
+    threads, load and command. GPU figures: not measured.
 
     Each epoch visits every image once, in a random order, in batches of ``batch_size``; the
     last batch is smaller when ``batch_size`` does not divide N, and it is used too.
@@ -283,10 +444,18 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
 
     **CUDA graphs**: on a CUDA device the whole training step (forward, backward, fused
     Adam) is captured once per batch size in a CUDA graph and replayed per batch, because a
-    step of this small network costs far more in kernel launches than in GPU work. If the
-    capture fails, training goes on eagerly after a one-line warning. CPU and Apple MPS
-    train eagerly. Both paths are built to draw the same random numbers and compute the same
-    updates (tests/test_train.py checks it where a CUDA GPU is present; GPU speed: not
+    step of this small network costs far more in kernel launches than in GPU work. A few
+    warm-up steps run first, on the model's GPU and on the stream the capture then uses,
+    under ``torch.cuda.set_sync_debug_mode("error")``: a step that reads a value back from
+    the GPU (a model of your own whose distributions validate their arguments, say) cannot
+    be captured, and then training goes on eagerly after a one-line warning — nothing was
+    captured, so nothing is left half-done. The warm-up's changes (parameters, Adam state,
+    random numbers) are undone. A capture that fails after a clean warm-up raises
+    ``CudaGraphCaptureError``, which says what failed and what to do: train with
+    ``cuda_graph=False``, after restarting the kernel where this PyTorch cannot recover from
+    a failed capture. CPU and Apple MPS train eagerly. Both paths are built to draw the same
+    random numbers and compute the same updates (tests/test_cuda_path.py checks it on the
+    CPU with a stand-in for the graph, and on a CUDA GPU where one is present; GPU speed: not
     measured).
 
     Args:
@@ -298,7 +467,7 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
         lr: Adam's peak learning rate, > 0 (the rate of the first epoch).
         device: ``"auto"`` (CUDA, then Apple MPS, then CPU), or a device name.
         test_x: optional held-out images, evaluated (−ELBO, recon, KL) after every epoch, as
-            given (not binarized by this function).
+            given (not binarized by this function); checked once and moved to the device once.
         progress: show a tqdm progress bar over epochs.
         seed: seeds the shuffling, the binarization and the reparameterization noise
             (``None``: not seeded).
@@ -329,15 +498,14 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
         dynamic binarization is on), whatever the KL weight or free bits.
     Raises:
         ValueError: bad shapes or hyper-parameters (the message names the argument), an
-            unavailable device, NaN or values outside [0, 1] in ``train_x`` or ``test_x``
+            unavailable device (or a CUDA index the machine does not have), NaN or values outside [0, 1] in ``train_x`` or ``test_x``
             (``vae_utils.validate``; integers of any integer type are accepted, float64 images
             are converted to the model's dtype), or ``dynamic_binarization=True`` with a
             Gaussian decoder.
         FloatingPointError: the loss became NaN or infinite (the message names the epoch).
+        CudaGraphCaptureError: on CUDA with ``cuda_graph=True``, the capture failed after a
+            clean warm-up (see **CUDA graphs**).
     """
-    train_x = validate.images(train_x, "train_x", like=model)
-    if test_x is not None:
-        test_x = validate.images(test_x, "test_x", like=model)
     epochs, batch_size = validate.count(epochs, "epochs"), validate.count(batch_size, "batch_size")
     lr = validate.number(lr, "lr", minimum=0)
     beta = validate.number(beta, "beta", minimum=0, strict=False)
@@ -355,30 +523,41 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
         raise ValueError("dynamic_binarization=True needs a Bernoulli decoder; a Gaussian decoder "
                          "(VAE(likelihood='gaussian')) models the grayscale values themselves.")
     dev = pick_device(device)
+    # The shapes first (no value read, nothing moved), then the model moves, then the data are
+    # checked once where they live and moved once, to the model's device and dtype.
+    validate.images(train_x, "train_x", check_values=False)
+    if test_x is not None:
+        validate.images(test_x, "test_x", check_values=False)
+    model.to(dev).train()
+    data = validate.images(train_x, "train_x", like=model)
+    if test_x is not None:
+        test_x = validate.images(test_x, "test_x", like=model)
     if seed is not None:
         torch.manual_seed(seed)
-    model.to(dev).train()
-    data = train_x.to(dev)
     n = len(data)
     if dynamic_binarization is None:
         dynamic_binarization = not gaussian and _is_grayscale(data)
-    if dynamic_binarization and bool(torch.isnan(data).any()):
-        raise FloatingPointError("train_x contains NaN values, which cannot be binarized (nor "
-                                 "trained on): training would diverge at epoch 1.")
     opt = _adam(model.parameters(), lr, dev)
     weight = torch.ones((), device=dev)  # the KL weight, a tensor so a captured step reads it
     sums = torch.zeros(3, device=dev)    # Σ over the epoch of (−ELBO, recon, KL) × batch size
     step = _Step(model, opt, weight, sums, free_bits)
     graphed = None
-    if dev.type == "cuda" and cuda_graph:
+    backend = _graph_backend(dev) if cuda_graph else None
+    if backend is not None and backend.unsupported(opt):
+        warnings.warn(f"train_vae: the training step cannot be captured in a CUDA graph: "
+                      f"{backend.unsupported(opt)}; training eagerly.", RuntimeWarning, stacklevel=2)
+        backend = None
+    if backend is not None:
         sizes = sorted({min(batch_size, n), n % batch_size} - {0})
         try:
-            graphed = _GraphedSteps(step, sizes, data)
-        except Exception as e:  # noqa: BLE001 — any failure to capture: train eagerly
-            msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
-            warnings.warn(f"train_vae: CUDA graph capture failed ({type(e).__name__}: {msg}); "
-                          f"training eagerly.", RuntimeWarning, stacklevel=2)
-            opt.zero_grad(set_to_none=True)
+            graphed = _GraphedSteps(step, sizes, data, backend)
+        except _NotCapturable as e:  # nothing was captured: the eager loop is safe
+            warnings.warn(f"train_vae: the training step cannot be captured in a CUDA graph: its "
+                          f"warm-up, run with host syncs forbidden as in a capture, stopped ({e}); "
+                          f"a step that reads values back from the GPU (torch.distributions' "
+                          f"argument validation, .item(), a Python number made a tensor) is not "
+                          f"capturable. Training eagerly (pass cuda_graph=False to skip the attempt).",
+                          RuntimeWarning, stacklevel=2)
 
     hist: dict[str, list] = {k: [] for k in ("epoch", "train_loss", "train_recon", "train_kl", "seconds",
                                              "lr", "beta")}
@@ -403,11 +582,7 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
             epoch_x = (torch.rand_like(epoch_x) < epoch_x).to(epoch_x.dtype)
         for i in range(0, n, batch_size):
             xb = epoch_x[i:i + batch_size]
-            if graphed is not None:
-                graphed(xb)
-            else:
-                opt.zero_grad(set_to_none=True)
-                step(xb)
+            (graphed or step)(xb)
         loss_e, recon_e, kl_e = (sums / n).tolist()  # one device sync per epoch
         if not all(math.isfinite(v) for v in (loss_e, recon_e, kl_e)):
             raise FloatingPointError(
@@ -420,7 +595,7 @@ def train_vae(model: VAE, train_x: Tensor, *, epochs: int = DEFAULT_EPOCHS,
         hist["train_recon"].append(recon_e)
         hist["train_kl"].append(kl_e)
         if test_x is not None:
-            ev = evaluate(model, test_x)
+            ev = _evaluate(model, test_x, 1000)  # checked and moved once, above
             model.train()
             for k in ("loss", "recon", "kl"):
                 hist[f"test_{k}"].append(ev[k])

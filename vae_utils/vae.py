@@ -53,6 +53,10 @@ class VAE(nn.Module):
         if likelihood not in ("bernoulli", "gaussian"):
             raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}.")
         self.likelihood_name = likelihood
+        # σ as a tensor buffer too (not saved in the state_dict), so it moves with the model: a
+        # Python float would become torch.tensor(σ, device=...) in every likelihood(z) call, a
+        # host-to-device copy, which CUDA-graph capture forbids.
+        self.register_buffer("_obs_scale", torch.tensor(1.0), persistent=False)
         self.obs_sigma = validate.number(obs_sigma, "obs_sigma", minimum=0)
         latent_dim, hidden = validate.count(latent_dim, "latent_dim"), validate.count(hidden, "hidden")
         self.latent_dim, self.arch, self.hidden = latent_dim, arch, hidden
@@ -76,6 +80,27 @@ class VAE(nn.Module):
         # Buffers, so the prior moves with the model between devices.
         self.register_buffer("prior_loc", torch.zeros(latent_dim))
         self.register_buffer("prior_scale", torch.ones(latent_dim))
+
+    @property
+    def obs_sigma(self) -> float:
+        """The Gaussian likelihood's pixel noise σ (a float; settable, > 0)."""
+        return self._obs_sigma
+
+    @obs_sigma.setter
+    def obs_sigma(self, value: float) -> None:
+        self._obs_sigma = validate.number(value, "obs_sigma", minimum=0)
+        with torch.no_grad():
+            self._obs_scale.fill_(self._obs_sigma)
+
+    def __setstate__(self, state):
+        # A whole VAE pickled before σ had its buffer: give it one, where its parameters are.
+        sigma = state.pop("obs_sigma", None)
+        super().__setstate__(state)
+        if "_obs_scale" not in self._buffers:
+            device = next(self.parameters()).device
+            self.register_buffer("_obs_scale", torch.tensor(1.0, device=device), persistent=False)
+        if sigma is not None:
+            self.obs_sigma = sigma
 
     # --- the network -----------------------------------------------------------------
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -123,17 +148,24 @@ class VAE(nn.Module):
 
         Built without argument validation: the Bernoulli then also scores grayscale pixels
         in [0, 1] (the cross-entropy ``negative_elbo``'s docstring describes), and the
-        training loop, which calls this every step, never waits for a device sync."""
+        training loop, which calls this every step, never waits for a device sync. σ is a
+        tensor on the model's device (no Python number is made into a tensor per call)."""
         out = self.decode(z)
         if self.likelihood_name == "gaussian":
-            return Independent(Normal(torch.sigmoid(out), self.obs_sigma, validate_args=False), 3,
+            return Independent(Normal(torch.sigmoid(out), self._obs_scale, validate_args=False), 3,
                                validate_args=False)
         return Independent(Bernoulli(logits=out, validate_args=False), 3, validate_args=False)
 
     def approximate_posterior(self, x: Tensor) -> Independent:
-        """q(z|x) = N(mu, diag σ²) from the encoder; batch (N,), event (latent_dim,)."""
+        """q(z|x) = N(mu, diag σ²) from the encoder; batch (N,), event (latent_dim,).
+
+        Built without argument validation, which would read values back from the device (a
+        sync) when it is built and at every ``log_prob`` — once per chunk of an importance-
+        sampling estimate. σ = exp(½ logvar) is positive by construction; x is checked by
+        the estimators (``vae_utils.validate``)."""
         mu, logvar = self.encode(x)
-        return Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
+        return Independent(Normal(mu, torch.exp(0.5 * logvar), validate_args=False), 1,
+                           validate_args=False)
 
     @torch.no_grad()
     def sample(self, n: int, *, mean: bool = True) -> Tensor:
@@ -195,4 +227,7 @@ def negative_elbo(model: VAE, x: Tensor, *, check_input: bool = True,
         return recon + kl, recon, kl
     # KL_j of each unit: the closed form over a last dimension of size 1, then the batch mean.
     kl_per_unit = kl_normal_std_normal(mu.unsqueeze(-1), logvar.unsqueeze(-1)).mean(dim=0)
-    return recon + kl_per_unit.clamp(min=free_bits).sum(), recon, kl_per_unit.sum()
+    # max(λ, KL_j) as torch.maximum with λ filled in on the device: clamp(min=λ) would give the
+    # same values, but its backward makes a tensor of a Python number at every step.
+    floor = torch.full_like(kl_per_unit, free_bits)
+    return recon + torch.maximum(kl_per_unit, floor).sum(), recon, kl_per_unit.sum()
