@@ -92,8 +92,8 @@ def load_pretrained(name: str = "mlp20", *, device: str | torch.device = "cpu") 
     if not path.is_file():
         raise FileNotFoundError(
             f"pretrained weights {path} not found. They ship with the course; restore them with "
-            f"`git checkout -- vae_utils/weights/`, or retrain them (about 16 s for an MLP, minutes for "
-            f"conv20, on an idle 2-core CPU) with `python scripts/train_course_model.py --models {name}`.")
+            f"`git checkout -- vae_utils/weights/`, or retrain them (seconds to a minute for an MLP, "
+            f"minutes for conv20, on a 2-core CPU: benchmarks/README.md) with `python scripts/train_course_model.py --models {name}`.")
     model = VAE(**PRETRAINED[name])
     state = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(state)
