@@ -67,7 +67,7 @@ def load_average() -> float | None:
         return None
 
 
-def train_toy_models() -> None:
+def train_toy_models(names: tuple = ()) -> None:
     """Lesson 6e's flow and VAE on the 2-D ring of Gaussians: ``vae_utils/weights/toy2d_*.pt``
     and a JSON record each (seconds, threads, load, exact or IS test log-likelihood)."""
     from vae_utils.estimators import log_marginal_is
@@ -76,6 +76,8 @@ def train_toy_models() -> None:
     torch.manual_seed(1)
     test = ring_of_gaussians().sample((5000,))
     for name, cls in TOY_MODELS.items():
+        if names and name not in names:
+            continue
         torch.manual_seed(TRAIN_SEED)
         model = cls()
         loss = (lambda x: -model.log_prob(x).mean()) if name == "flow" else model.negative_elbo
@@ -101,7 +103,7 @@ def train_toy_models() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", nargs="+", choices=list(PRETRAINED) + list(BEYOND_MODELS) + ["toy2d"],
+    ap.add_argument("--models", nargs="+", choices=list(PRETRAINED) + list(BEYOND_MODELS) + ["toy2d", "toy2d_flow", "toy2d_vae"],
                     default=list(PRETRAINED), help="models to train (default: the three VAEs of lessons 6-6d)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=None,
@@ -112,8 +114,8 @@ def main() -> None:
     train_x, _ = load_mnist("train", binarize=False, source="embedded")
     test_x, _ = load_mnist("test", source="embedded")
     for name in args.models:
-        if name == "toy2d":
-            train_toy_models()
+        if name.startswith("toy2d"):
+            train_toy_models(tuple(name.split("_")[1:]))
             continue
         torch.manual_seed(TRAIN_SEED)
         beyond = name in BEYOND_MODELS
