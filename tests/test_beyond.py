@@ -161,7 +161,7 @@ def test_flow_log_prob_is_the_change_of_variables_and_integrates_to_one():
 
 def test_toy_vae_importance_sampling_agrees_with_integration_over_z():
     torch.manual_seed(5)
-    vae = ToyVAE(hidden=8)
+    vae = ToyVAE(hidden=8, obs_sd=0.7)          # broad enough for a grid of z and prior sampling
     x = torch.randn(3, 2)
     t = torch.linspace(-7, 7, 401)
     z = torch.stack(torch.meshgrid(t, t, indexing="xy"), -1).reshape(-1, 2)
@@ -170,6 +170,8 @@ def test_toy_vae_importance_sampling_agrees_with_integration_over_z():
         exact = torch.logsumexp(joint, 0) + 2 * math.log(t[1] - t[0])
         est = log_marginal_is(vae, x, vae.prior.expand((3,)), 200_000)
     torch.testing.assert_close(est, exact, atol=0.02, rtol=0)
+    with pytest.raises(ValueError, match="obs_sd"):
+        ToyVAE(obs_sd=0)
 
 
 def test_train_toy_fits_the_flow():
