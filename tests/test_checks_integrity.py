@@ -9,7 +9,7 @@ import torch
 from torch.distributions import Independent, Normal
 
 from vae_utils import checks, demos, estimators, gaussian
-from vae_utils.checks import _lesson5, _lesson6b, _lesson6c
+from vae_utils.checks import _lesson5, _lesson6b, _lesson6c, _lesson6e
 from vae_utils.checks._common import HIDDEN_SEED, CheckFailure
 from vae_utils.lvm import LinearGaussianLVM
 from vae_utils.vae import VAE
@@ -50,6 +50,11 @@ LIBRARY_ANSWERS = {
     "best_sigma": lambda x, mu: _lesson6c._best_sigma(x, mu),
     "predicted_ess_fraction": lambda s, k: _lesson6b._predicted_ess_fraction(s, k),
     "defensive_elbo": lambda elbo_q, prior_log_lik, alpha: _lesson6b._defensive_elbo(elbo_q, prior_log_lik, alpha),
+    "mixture_log_prob": lambda z, logits, means, logvars: _lesson6e._mixture_log_prob(z, logits, means, logvars),
+    "paired_verdict": lambda a, b: _lesson6e._paired_verdict(a, b),
+    "optimal_discriminator": lambda lp, lq: _lesson6e._optimal_discriminator(lp, lq),
+    "shared_covariance_logits": lambda mus, Sigma, lp: _lesson6e._shared_covariance_logits(mus, Sigma, lp),
+    "samples_for_se": lambda p, se: _lesson6e._samples_for_se(p, se),
 }
 
 
@@ -211,9 +216,23 @@ def test_the_course_versions_used_by_try_yours_agree_with_the_worked_solutions()
     elbo_q, prior_ll = -90 + torch.randn(5, generator=g), -480 + 30 * torch.randn(5, generator=g)
     torch.testing.assert_close(_FALLBACKS["defensive_elbo"](elbo_q, prior_ll, 0.15),
                                lesson6b["defensive_elbo"](elbo_q, prior_ll, 0.15))
+    lesson6e = _solutions("06e_beyond_the_vae.ipynb")
+    z, logits = torch.randn(6, 3, generator=g, dtype=torch.float64), torch.randn(4, generator=g, dtype=torch.float64)
+    means, logvars = torch.randn(4, 3, generator=g, dtype=torch.float64), torch.randn(4, 3, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(_FALLBACKS["mixture_log_prob"](z, logits, means, logvars),
+                               lesson6e["mixture_log_prob"](z, logits, means, logvars))
+    a, b = -90 + torch.randn(50, generator=g, dtype=torch.float64), -90.5 + torch.randn(50, generator=g, dtype=torch.float64)
+    assert _FALLBACKS["paired_verdict"](a, b) == pytest.approx(lesson6e["paired_verdict"](a, b))
+    torch.testing.assert_close(_FALLBACKS["optimal_discriminator"](a, b), lesson6e["optimal_discriminator"](a, b))
+    S = A @ A.T + torch.eye(3, dtype=torch.float64)
+    ours, theirs = _FALLBACKS["shared_covariance_logits"](means, S, logits), lesson6e["shared_covariance_logits"](means, S, logits)
+    torch.testing.assert_close(ours[0], theirs[0])
+    torch.testing.assert_close(ours[1], theirs[1])
+    assert _FALLBACKS["samples_for_se"](0.2, 0.01) == lesson6e["samples_for_se"](0.2, 0.01) == 1600
     assert set(_FALLBACKS) == {
         "active_units", "best_sigma", "count_parameters", "defensive_elbo", "elbo_gap",
         "loglik_gap", "make_proposal", "mixture_map", "posterior_variance",
         "predicted_ess_fraction", "samples_needed", "samples_needed_exact", "unit_kl",
-        "weight_cv2", "weight_second_moment"
+        "weight_cv2", "weight_second_moment", "mixture_log_prob", "paired_verdict",
+        "optimal_discriminator", "shared_covariance_logits", "samples_for_se"
     }

@@ -19,6 +19,10 @@ Each module is the distilled code of one part of the course:
 ``vae_utils.latent``        the aggregate posterior, latent densities, nearest neighbours
                             (lesson 6)
 ``vae_utils.proposals``     the defensive mixture proposal and L_K for every K (lesson 6b)
+``vae_utils.beyond``        a learned mixture prior, a two-level VAE, the Monte Carlo ELBO and
+                            its training loop, their shipped weights (lesson 6e)
+``vae_utils.toy2d``         a 2-D toy with a known density: a normalizing flow and a small VAE
+                            (lesson 6e)
 ``vae_utils.plotting``      image grids, latent scatter, loss curves
 ``vae_utils.widgets``       Gaussian explorer, latent explorer, interpolation (lessons 1 and 6)
 ``vae_utils.checks``        the exercises' checks, one module per lesson (shared helpers in

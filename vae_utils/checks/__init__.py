@@ -29,3 +29,4 @@ from ._lesson6 import *  # noqa: F401,F403
 from ._lesson6b import *  # noqa: F401,F403
 from ._lesson6c import *  # noqa: F401,F403
 from ._lesson6d import *  # noqa: F401,F403
+from ._lesson6e import *  # noqa: F401,F403
