@@ -69,6 +69,9 @@ EXERCISE_KINDS = {
     "predicted_ess_fraction": "derive", "defensive_elbo": "derive",
     "unit_kl": "derive", "best_sigma": "derive",
     "count_parameters": "derive", "mixture_map": "implement",
+    # lesson 6e
+    "mixture_log_prob": "implement", "paired_verdict": "judge", "optimal_discriminator": "derive",
+    "shared_covariance_logits": "derive", "samples_for_se": "derive",
 }
 
 OLD_STATEMENTS = [  # earlier wordings of a lesson's time, replaced by --write
