@@ -118,6 +118,7 @@ def test_figures_draw_what_they_are_given():
     axes = demos.plot_n10_sweeps([1, 2], [100, 540], (math.log10(5.4), 1.27), [1.0, 0.5],
                                  {1: [10, 20]}, {1: -1.0})
     assert "d = 10, σ = 0.5" in axes[0].get_title() and "×5.4" in axes[0].get_title()
+    assert not axes[1].xaxis_inverted() and axes[1].get_xlim()[0] < axes[1].get_xlim()[1]   # σ grows to the right
     post = model.posterior(x)
     props = {"posterior": post, "too wide, c = 2": demos.shifted_proposal(post, 0, 2.0),
              "prior (lesson 3)": model.prior.expand((1,))}

@@ -242,6 +242,10 @@ def test_figures_draw_and_state_their_findings():
                              torch.tensor([-4.0, -5.0])),
     ]
     assert "nats above −log p(x) on average" in figs[5].axes[0].get_title()
+    labels = [t.get_text() for t in figs[5].axes[0].get_legend().get_texts()]
+    assert any("p̂(x)" in t and "K = 1,000" in t for t in labels)           # an IS number named as such
+    legend = figs[1].axes[0].get_legend()                                     # the contours name their q
+    assert legend is not None and [t.get_text() for t in legend.get_texts()] == ["exact posterior", "best"]
     assert "score function has" in figs[6].axes[0].get_title()
     assert "Averaging the logs loses" in figs[0].axes[1].get_title()
     assert figs[4].axes[1].get_title().endswith("at K = 2") and figs[4].axes[0].get_xscale() == "log"

@@ -353,7 +353,8 @@ def plot_gaps(candidates: dict, gaps: dict, colors: dict):
         ax.plot(e[0], e[1], color=colors[name], lw=2.5 if exact else 1.8, ls="-" if exact else "--", label=name)
         ax.plot(*qm[0].numpy(), "+", color=colors[name], ms=10)
     ax.set(xlabel="z1 (latent units)", ylabel="z2 (latent units)", aspect="equal",
-           title="2-σ contours of each q (colours as in the bars)")
+           title="2-σ contours of each q (+: its mean)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=9)   # a bar of length 0 shows no colour
     ax = axes[1]
     names = list(candidates)
     ax.barh(range(len(names)), [gaps[n] for n in names], color=[colors[n] for n in names])
@@ -367,12 +368,13 @@ def plot_gaps(candidates: dict, gaps: dict, colors: dict):
     return fig
 
 
-def plot_training_loss(one_sample_loss: Tensor, log_px: float, log_px_is: float):
+def plot_training_loss(one_sample_loss: Tensor, log_px: float, log_px_is: float, n_samples: int = 1000):
     """Lesson 5, §3: histogram of one-sample −ELBO values (the training loss) against −log p(x).
 
     Args:
         one_sample_loss: one-sample losses −(log p(x, z) − log q(z)), shape (N,), nats.
-        log_px: exact log p(x); log_px_is: an importance-sampling estimate of it; nats.
+        log_px: exact log p(x); log_px_is: an importance-sampling estimate log p̂(x) with
+            ``n_samples`` samples — a stochastic lower bound of log p(x); nats.
     Returns:
         The matplotlib figure; the x-axis is cut at the 99.5 % quantile of the losses.
     """
@@ -382,7 +384,7 @@ def plot_training_loss(one_sample_loss: Tensor, log_px: float, log_px_is: float)
     ax.hist(loss.numpy(), bins=100, color=SKY, density=True, label="one-sample −ELBO (training loss)")
     ax.axvline(-log_px, color=BLACK, lw=2, label=f"−log p(x) = {-log_px:.2f}")
     ax.axvline(mean, color=VERMILLION, lw=2, ls="--", label=f"mean loss = −ELBO ≈ {mean:.2f}")
-    ax.axvline(-log_px_is, color=ORANGE, lw=2, ls=":", label=f"IS estimate, 1,000 samples: {-log_px_is:.2f}")
+    ax.axvline(-log_px_is, color=ORANGE, lw=2, ls=":", label=f"−log p̂(x), IS with q, K = {n_samples:,}: {-log_px_is:.2f}")
     ax.set(xlim=(None, float(loss.quantile(0.995))), xlabel="nats", ylabel="density (1/nat)",
            title=f"The training loss is noisy and {mean + log_px:.2f} nats above −log p(x) on average")
     ax.legend()
