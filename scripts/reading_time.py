@@ -64,7 +64,7 @@ EXERCISE_KINDS = {
     "reparameterized_sample": "implement", "elbo_estimate": "implement",
     "weight_second_moment": "derive",
     # lesson 6
-    "reparameterize": "implement", "vae_loss": "implement", "active_units": "implement",
+    "MyVAE": "implement", "vae_loss": "implement", "train": "implement", "active_units": "implement",
     # lessons 6b-6d
     "predicted_ess_fraction": "derive", "defensive_elbo": "derive",
     "unit_kl": "derive", "best_sigma": "derive",

@@ -12,6 +12,7 @@ from vae_utils import checks, demos, estimators, gaussian
 from vae_utils.checks import _lesson5, _lesson6b, _lesson6c, _lesson6e
 from vae_utils.checks._common import HIDDEN_SEED, CheckFailure
 from vae_utils.lvm import LinearGaussianLVM
+from vae_utils.train import train_vae
 from vae_utils.vae import VAE
 
 pytestmark = pytest.mark.usefixtures("check_inputs")
@@ -44,8 +45,10 @@ LIBRARY_ANSWERS = {
     "elbo_gap": lambda mu_q, Sigma_q, mu_post, Sigma_post: _lesson5._elbo_gap(mu_q, Sigma_q, mu_post, Sigma_post),
     "weight_second_moment": lambda mu_q, Sigma_q, mu_post, Sigma_post: _lesson5._weight_second_moment(
         mu_q, Sigma_q, mu_post, Sigma_post),
-    "reparameterize": lambda mu, logvar: VAE.reparameterize(mu, logvar),
-    "vae_loss": lambda x, logits, mu, logvar: _loss_with_library_kl(x, logits, mu, logvar),
+    "MyVAE": lambda latent_dim=20, hidden=400: VAE(latent_dim, hidden=hidden),
+    "vae_loss": lambda model, x: _loss_with_library_kl(model, x),
+    "train": lambda model, data, loss_fn, epochs, batch_size=128, lr=2e-3: train_vae(
+        model, data, epochs=epochs, batch_size=batch_size, lr=lr, lr_schedule="constant", progress=False),
     "unit_kl": lambda data_var, obs_sigma: _lesson6c._unit_kl(data_var, obs_sigma),
     "best_sigma": lambda x, mu: _lesson6c._best_sigma(x, mu),
     "predicted_ess_fraction": lambda s, k: _lesson6b._predicted_ess_fraction(s, k),
@@ -58,8 +61,10 @@ LIBRARY_ANSWERS = {
 }
 
 
-def _loss_with_library_kl(x, logits, mu, logvar):
-    recon = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
+def _loss_with_library_kl(model, x):
+    mu, logvar = model.encode(x)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    recon = torch.nn.functional.binary_cross_entropy_with_logits(model.decode(z), x, reduction="sum") / len(x)
     kl = estimators.kl_normal_std_normal(mu, logvar).mean()
     return recon + kl, recon, kl
 
@@ -179,7 +184,29 @@ def test_the_course_versions_used_by_try_yours_agree_with_the_worked_solutions()
     torch.testing.assert_close(ours.mean, theirs.mean)
     torch.testing.assert_close(ours.stddev, theirs.stddev)
     mu = torch.randn(300, 6, generator=g) * torch.tensor([1.0, 0.5, 0.2, 0.05, 0.01, 0.0])
-    assert _FALLBACKS["active_units"](mu) == _solutions("06_vae.ipynb")["active_units"](mu)
+    lesson6 = _solutions("06_vae.ipynb")
+    assert _FALLBACKS["active_units"](mu) == lesson6["active_units"](mu)
+    # lesson 6's module, loss and loop: the same initial weights, values and training history
+    nets = []
+    for make in (_FALLBACKS["MyVAE"], lesson6["MyVAE"]):
+        torch.manual_seed(11)
+        nets.append(make(latent_dim=5, hidden=32))
+    for p, q in zip(*(net.parameters() for net in nets)):
+        torch.testing.assert_close(p, q)
+    data = torch.rand(96, 1, 28, 28, generator=g)
+    x = torch.bernoulli(data, generator=g)
+    for ours, theirs in ((nets[0], nets[1]), (nets[1], nets[0])):
+        torch.manual_seed(12)
+        a = _FALLBACKS["vae_loss"](ours, x)
+        torch.manual_seed(12)
+        b = lesson6["vae_loss"](theirs, x)
+        for u, v in zip(a, b):
+            torch.testing.assert_close(u, v)
+    histories = []
+    for net, loop in zip(nets, (_FALLBACKS["train"], lesson6["train"])):
+        torch.manual_seed(13)
+        histories.append(loop(net, data, _FALLBACKS["vae_loss"], 2, batch_size=32, lr=1e-3))
+    assert histories[0] == pytest.approx(histories[1], rel=1e-6)
     ns = _solutions("05_jensen_and_elbo.ipynb")
     nsb = _solutions("05b_reparameterization_and_iwae.ipynb")
     A = torch.randn(3, 3, generator=g, dtype=torch.float64)
@@ -230,9 +257,9 @@ def test_the_course_versions_used_by_try_yours_agree_with_the_worked_solutions()
     torch.testing.assert_close(ours[1], theirs[1])
     assert _FALLBACKS["samples_for_se"](0.2, 0.01) == lesson6e["samples_for_se"](0.2, 0.01) == 1600
     assert set(_FALLBACKS) == {
-        "active_units", "best_sigma", "count_parameters", "defensive_elbo", "elbo_gap",
+        "MyVAE", "active_units", "best_sigma", "count_parameters", "defensive_elbo", "elbo_gap",
         "loglik_gap", "make_proposal", "mixture_map", "posterior_variance",
-        "predicted_ess_fraction", "samples_needed", "samples_needed_exact", "unit_kl",
-        "weight_cv2", "weight_second_moment", "mixture_log_prob", "paired_verdict",
+        "predicted_ess_fraction", "samples_needed", "samples_needed_exact", "train", "unit_kl",
+        "vae_loss", "weight_cv2", "weight_second_moment", "mixture_log_prob", "paired_verdict",
         "optimal_discriminator", "shared_covariance_logits", "samples_for_se"
     }

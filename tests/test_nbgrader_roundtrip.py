@@ -1,9 +1,13 @@
 """The classroom round trip, with nbgrader's own commands: generate_assignment on the committed
-notebooks, five kinds of submission, autograde, export — and the scores a grader would see.
+notebooks, several kinds of submission, autograde, export — and the scores a grader would see.
 
-Lessons 1 and 3. The five submissions: the worked solutions; plausible wrong answers in some
-exercises; answers that hand the work to the course library; the untouched student version;
-and the untouched student version that rebinds ``checks`` to a do-nothing object.
+Lessons 1 and 3: the worked solutions; plausible wrong answers in some exercises; answers that
+hand the work to the course library; the untouched student version; and the untouched student
+version that rebinds ``checks`` to a do-nothing object. Lesson 6, where the learner builds the
+VAE: the worked solutions; a module whose decoder returns the wrong shape; a loss with the KL's
+sign flipped; a loop that never steps the optimizer; and the two untouched student versions.
+Each wrong submission loses exactly the points of the exercise it breaks, although the lesson's
+own cells that train the learner's model then fail or train nonsense.
 """
 import json
 import sys
@@ -65,6 +69,37 @@ SUBMISSIONS = {
                               "    return _samples_needed(log_w, rel_error)",
         }, {"log_mean_exp"}),
     },
+    "06_vae.ipynb": {
+        "wrong_shape": ({
+            "MyVAE": "class MyVAE(nn.Module):\n    def __init__(self, latent_dim=20, hidden=400):\n"
+                     "        super().__init__()\n        self.hidden = nn.Linear(784, hidden)\n"
+                     "        self.to_mu = nn.Linear(hidden, latent_dim)\n"
+                     "        self.to_logvar = nn.Linear(hidden, latent_dim)\n"
+                     "        self.dec_hidden = nn.Linear(latent_dim, hidden)\n"
+                     "        self.dec_out = nn.Linear(hidden, 784)\n\n"
+                     "    def encode(self, x):\n        h = torch.relu(self.hidden(x.flatten(1)))\n"
+                     "        return self.to_mu(h), self.to_logvar(h)\n\n"
+                     "    def decode(self, z):\n        return self.dec_out(torch.relu(self.dec_hidden(z)))",
+        }, {"vae_loss", "train", "active_units"}),
+        "kl_flipped": ({
+            "vae_loss": "def vae_loss(model, x):\n    mu, logvar = model.encode(x)\n"
+                        "    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)\n"
+                        "    recon = F.binary_cross_entropy_with_logits(model.decode(z), x, reduction='sum') / len(x)\n"
+                        "    kl = (0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(dim=1)).mean()\n"
+                        "    return recon + kl, recon, kl",
+        }, {"MyVAE", "train", "active_units"}),
+        "no_step": ({
+            "train": "def train(model, data, loss_fn, epochs, batch_size=128, lr=2e-3):\n"
+                     "    opt = torch.optim.Adam(model.parameters(), lr=lr)\n    history = []\n"
+                     "    for epoch in range(epochs):\n"
+                     "        x_epoch = torch.bernoulli(data[torch.randperm(len(data))])\n        total = 0.0\n"
+                     "        for i in range(0, len(data), batch_size):\n"
+                     "            xb = x_epoch[i:i + batch_size]\n            loss = loss_fn(model, xb)[0]\n"
+                     "            opt.zero_grad()\n            loss.backward()\n"
+                     "            total += loss.item() * len(xb)\n        history.append(total / len(data))\n"
+                     "    return history",
+        }, {"MyVAE", "vae_loss", "active_units"}),
+    },
 }
 
 
@@ -77,7 +112,7 @@ def _with_rebinding(nb):
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """Autograde five submissions of lessons 1 and 3; return (scores, points per lesson)."""
+    """Autograde the submissions of each lesson; return (scores, points per lesson)."""
     course = tmp_path_factory.mktemp("course")
     lessons = [ROOT / "notebooks" / name for name in SUBMISSIONS]
     sources = classroom.new_course(course, lessons)
@@ -102,17 +137,17 @@ def graded(tmp_path_factory):
 
 
 @pytest.mark.parametrize("lesson", list(SUBMISSIONS))
-def test_scores_of_the_five_submissions(graded, lesson):
+def test_scores_of_the_submissions(graded, lesson):
     scores, table = graded
     assignment = classroom.assignment_of(Path(lesson))
     pts = table[lesson]
     total = sum(pts.values())
     got = {kind: scores[(assignment, kind)] for kind in
-           ("solutions", "wrong", "library", "stubs", "stubs_rebinding_checks")}
+           ("solutions", *SUBMISSIONS[lesson], "stubs", "stubs_rebinding_checks")}
     print(lesson, got)
     assert all(mx == total for _, mx in got.values())
     assert got["solutions"][0] == total
-    for kind in ("wrong", "library"):
+    for kind in SUBMISSIONS[lesson]:
         earned = sum(pts[e] for e in SUBMISSIONS[lesson][kind][1])
         assert got[kind][0] == earned < total, (kind, got[kind], earned)
     assert got["stubs"][0] == 0

@@ -56,7 +56,7 @@ def test_every_exercise_carries_nbgrader_metadata(src):
         if "### BEGIN SOLUTION" not in cell.source:
             assert not _nbgrader(cell).get("solution"), cell.source
             continue
-        name = re.search(r"^def (\w+)\(", cell.source, re.M).group(1)
+        name = re.search(r"^(?:def|class) (\w+)\b", cell.source, re.M).group(1)  # a function, or a module class
         assert _nbgrader(cell) == {"grade": False, "grade_id": f"{name}_answer", "locked": False,
                                    "schema_version": 3, "solution": True, "task": False}
         check = code[i + 1]
