@@ -21,5 +21,6 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 # Grading a class in parallel (`python -m vae_utils.classroom autograde lesson1 --jobs 8`)
 # needs a gradebook that takes concurrent writers, such as PostgreSQL:
 # c.CourseDirectory.db_url = "postgresql+psycopg://grader@localhost/where_the_noise_lives"
-# Feedback HTML loads MathJax from a CDN unless pointed at a copy the hub serves:
-# c.HTMLExporter.mathjax_url = "/hub/static/mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe"
+# Feedback HTML loads MathJax from a CDN (nbgrader's template ignores HTMLExporter.mathjax_url):
+# after generate_feedback, `python -m vae_utils.classroom offline-feedback ASSIGNMENT
+# --mathjax-url URL` points it at a copy the hub serves (docs/teaching.md, "Feedback offline").

@@ -11,13 +11,16 @@ JupyterHub") describes. Every command then runs as its user (``runuser -u USER``
                 bo deletes a check cell and submits with --strict; cy's sampler loops forever,
                 and a --strict submit of a misnamed notebook is refused)
     instructor  collect, collect --update, python -m vae_utils.classroom autograde,
-                generate_feedback, release_feedback
+                generate_feedback, vae_utils.classroom offline-feedback, release_feedback
     students    fetch_feedback
 
 and asserts each student's score and flags, and that each received feedback with that score
-and with MathJax from the configured copy rather than a CDN. Skipped, with the reason, where
+and with MathJax from the hub's copy rather than a CDN (``vae_utils.classroom offline-feedback``). Skipped, with the reason, where
 users cannot be created (not root, no useradd/runuser). The users are deleted afterwards.
+Where this environment's Python lies under a folder other users cannot enter (a pyenv Python
+under /root), the test lets them enter it (search bit only) while it runs, and restores it.
 """
+import contextlib
 import json
 import os
 import pwd
@@ -46,12 +49,32 @@ def _why_not():
     for tool in ("useradd", "userdel", "runuser"):
         if shutil.which(tool) is None:
             return f"`{tool}` is missing"
-    # every user must be able to run this environment's Python and read the course
-    for p in [Path(sys.executable).resolve(), ROOT]:
-        for parent in [p, *p.parents]:
-            if parent.exists() and not os.stat(parent).st_mode & 0o001:
-                return f"{parent} is not searchable by other users, who must run {sys.executable}"
     return None
+
+
+def _unsearchable():
+    """Folders on the way to this environment's Python or the course that other users cannot
+    enter (e.g. a pyenv Python under /root, mode 700)."""
+    out = []
+    for p in [Path(sys.executable).resolve(), Path(sys.base_prefix).resolve(), ROOT]:
+        for parent in reversed([p, *p.parents]):
+            if parent.is_dir() and not os.stat(parent).st_mode & 0o001 and parent not in out:
+                out.append(parent)
+    return out
+
+
+@contextlib.contextmanager
+def _searchable(folders):
+    """Let every user enter ``folders`` (search bit only: nothing can be listed or read that was
+    not readable before) for the test's duration; the old modes are restored afterwards."""
+    modes = {f: os.stat(f).st_mode & 0o7777 for f in folders}
+    try:
+        for f, m in modes.items():
+            os.chmod(f, m | 0o001)
+        yield
+    finally:
+        for f, m in modes.items():
+            os.chmod(f, m)
 
 
 class User:
@@ -109,7 +132,10 @@ def hub():
     tag = f"{os.getpid() % 100000}"
     users = []
     base = Path(tempfile.mkdtemp(prefix="vae-hub-"))
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, base, ignore_errors=True)
+        stack.callback(lambda: [u.delete() for u in users])
+        stack.enter_context(_searchable(_unsearchable()))
         inst = User(f"vaeinst{tag}")
         users.append(inst)
         students = {}
@@ -125,16 +151,11 @@ def hub():
                   f"c.Exchange.root = {str(exchange)!r}\n")
         inst.write(".jupyter/nbgrader_config.py",
                    (ROOT / "docs" / "nbgrader_config.py").read_text() + "\n" + common
-                   + f"c.CourseDirectory.root = {str(course)!r}\n"
-                   + f"c.HTMLExporter.mathjax_url = {MATHJAX!r}\n")
+                   + f"c.CourseDirectory.root = {str(course)!r}\n")
         inst.write(f"course/source/lesson1/{NB}", LESSON.read_text())
         for st in students.values():
             st.write(".jupyter/nbgrader_config.py", "c = get_config()\n" + common)
         yield inst, students, course
-    finally:
-        for u in users:
-            u.delete()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +199,8 @@ def round_trip(hub):
                      cwd=course, check=False)
     out["autograde"] = grade
     inst.nbgrader("generate_feedback", "lesson1", cwd=course)
+    inst.run(sys.executable, "-m", "vae_utils.classroom", "offline-feedback", "lesson1",
+             "--mathjax-url", MATHJAX, cwd=course)
     inst.nbgrader("release_feedback", "lesson1", cwd=course)
     for s in st.values():
         s.nbgrader("fetch_feedback", "lesson1")
@@ -227,5 +250,5 @@ def test_each_student_received_feedback_with_their_score(hub, round_trip):
         text = html[0].read_text()
         score, max_score = round_trip["scores"][key]
         assert f"(Score: {float(score)} / {float(max_score)})" in text
-        assert MATHJAX.replace("&", "&amp;") in text or MATHJAX in text
-        assert "cdnjs.cloudflare.com/ajax/libs/mathjax" not in text
+        assert f'<script src="{MATHJAX}">' in text
+        assert 'src="http' not in text and "cdnjs" not in text      # nothing from the internet

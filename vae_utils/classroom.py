@@ -38,6 +38,9 @@ reported with its score and the flags an instructor should look at:
 * ``autograde failed`` / ``submission timeout`` — the process exited with an error or was
   killed after ``--submission-timeout`` seconds.
 
+``python -m vae_utils.classroom offline-feedback ASSIGNMENT --mathjax-url URL`` points the
+feedback HTML of ``nbgrader generate_feedback`` at a MathJax the students can reach offline.
+
 ``python -m vae_utils.classroom timeout NOTEBOOK...`` prints each notebook's slowest cell,
 read from the execution times nbclient records in executed notebooks — how the course's
 ``Execute.timeout`` was chosen (docs/teaching.md).
@@ -427,6 +430,35 @@ def format_report(results: list[Result]) -> str:
     return "\n".join(rows)
 
 
+# ---------------------------------------------------------------- feedback that renders offline
+
+CDN_MATHJAX = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/latest.js?config=TeX-AMS_CHTML-full,Safe"
+
+
+def offline_feedback(course: Path | str, assignment: str, mathjax_url: str) -> list[Path]:
+    """Point the feedback HTML of ``assignment`` (``feedback/*/<assignment>/*.html``, written by
+    ``nbgrader generate_feedback``) at ``mathjax_url`` instead of cdnjs; return the files changed.
+
+    nbgrader's feedback template loads MathJax 2.7.7 from cdnjs whatever
+    ``HTMLExporter.mathjax_url`` says, so offline its equations stay LaTeX source. Run this
+    between ``generate_feedback`` and ``release_feedback``, with the URL of a MathJax 2.7 copy
+    the students' browsers can reach (e.g. one the hub serves). Raises ValueError if a feedback
+    file loads MathJax from anywhere else (a newer nbgrader may have changed its template).
+    """
+    coursedir = course_directory(Path(course).resolve())
+    pattern = coursedir.format_path(coursedir.feedback_directory, "*", assignment)
+    changed = []
+    for html in sorted(Path(p) for d in glob.glob(pattern) for p in glob.glob(os.path.join(d, "*.html"))):
+        text = html.read_text()
+        if CDN_MATHJAX not in text:
+            if mathjax_url in text:
+                continue
+            raise ValueError(f"{html} does not load MathJax from {CDN_MATHJAX}; nothing replaced")
+        html.write_text(text.replace(CDN_MATHJAX, mathjax_url))
+        changed.append(html)
+    return changed
+
+
 # ---------------------------------------------------------------- how long a cell takes
 
 def slowest_cells(notebook: Path) -> tuple[float, int, float]:
@@ -469,6 +501,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="seconds for one submission's whole autograde before it is killed (default 1800)")
     a.add_argument("--student", action="append", help="grade only this student (repeatable)")
     a.add_argument("--report", type=Path, help="also write the report as CSV here")
+    f = sub.add_parser("offline-feedback", help="make generated feedback load MathJax from URL, not a CDN")
+    f.add_argument("assignment")
+    f.add_argument("--mathjax-url", required=True,
+                   help="a MathJax 2.7 copy students can reach, e.g. "
+                        "/hub/static/mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe")
+    f.add_argument("--course", type=Path, default=Path.cwd(), help="course folder (default: here)")
     t = sub.add_parser("timeout", help="slowest cell of executed notebooks (to choose Execute.timeout)")
     t.add_argument("notebooks", nargs="+", type=Path)
     args = ap.parse_args(argv)
@@ -481,6 +519,14 @@ def main(argv: list[str] | None = None) -> int:
         # margin: x2 for one thread per grading job instead of two, x2.5 between machines of
         # this kind, x1.4 for a busy grader: 7x, rounded up to ten seconds
         print(f"slowest: {worst:.2f} s; with a margin of 7x, Execute.timeout = {10 * math.ceil(7 * worst / 10)}")
+        return 0
+    if args.cmd == "offline-feedback":
+        try:
+            changed = offline_feedback(args.course, args.assignment, args.mathjax_url)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"{len(changed)} feedback files now load MathJax from {args.mathjax_url}")
         return 0
     try:
         results = autograde(args.course, args.assignment, jobs=args.jobs, scheduler=args.scheduler,
