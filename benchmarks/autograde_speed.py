@@ -64,8 +64,9 @@ def main(argv=None) -> None:
     if reason:
         sys.exit(f"cannot start PostgreSQL: {reason}")
     import torch
+    print(f"started {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.platform()}; "
-          f"torch {torch.__version__}, default threads {torch.get_num_threads()}")
+          f"torch {torch.__version__}, default threads {torch.get_num_threads()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         serial = tmp / "serial"
@@ -75,6 +76,8 @@ def main(argv=None) -> None:
         course_tools.nbgrader(serial, "autograde", "lesson1")
         t_serial = time.perf_counter() - t0
         load1 = _load()
+        print(f"serial   nbgrader autograde lesson1, {args.submissions} submissions: {t_serial:7.1f} s, "
+              f"load {load0} -> {load1}", flush=True)
         from nbgrader.api import Gradebook
         with Gradebook(f"sqlite:///{serial / 'gradebook.db'}", "where-the-noise-lives") as gb:
             serial_scores = {s.student.id: s.score for s in gb.find_assignment("lesson1").submissions}
