@@ -1,7 +1,11 @@
 # Two commands for learners and instructors:
 #   make lab    open the course in JupyterLab (creates .venv and installs on first use), with
 #               your working copies of the lessons in my_work/ (exercises open; never overwritten)
-#   make test   run every test: unit tests, every notebook under nbval, the nbgrader round trip
+#   make test   run every test: unit tests, every notebook under nbval, the nbgrader round trip,
+#               the wheel, the student versions, the website, the hub exchange, parallel grading,
+#               and the browser tests where Chromium is installed
+#   make test-quick  only the unit tests and the notebooks (no wheel, student versions, nbgrader,
+#               site, exchange, PostgreSQL or browser tests)
 # For instructors:
 #   make student  write the student versions (nbgrader generate_assignment) to build/student/
 #   make site     build the course website into build/site/ (open build/site/index.html)
@@ -16,7 +20,7 @@ SITE_STAMP := $(VENV)/.installed-site
 # Jupyter refuses to start as root (containers, some cloud machines) unless told it may.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 
-.PHONY: setup lab test student site clean
+.PHONY: setup lab test test-quick student site clean
 
 setup: $(LAB_STAMP)
 
@@ -39,6 +43,9 @@ lab: $(LAB_STAMP)
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
+
+test-quick: $(TEST_STAMP)
+	$(BIN)/python -m pytest -m "not slow and not browser"
 
 student: $(TEST_STAMP)
 	$(BIN)/python scripts/make_student.py

@@ -70,3 +70,22 @@ def check_inputs(request, monkeypatch):
     if request.param == "hidden":
         monkeypatch.setattr(_common, "DEFAULT_SEED", _common.HIDDEN_SEED)
     return request.param
+
+
+# `make test-quick` (pytest -m "not slow and not browser") leaves out what builds, installs or
+# starts a whole system: the wheel, every student version, the nbgrader round trip, the
+# website, the hub exchange with real users, PostgreSQL and parallel autograde.
+SLOW = {
+    "test_package.py": "builds the wheel and installs it in a fresh environment",
+    "test_student.py": "generates and runs every student version",
+    "test_nbgrader_roundtrip.py": "autogrades submissions with nbgrader",
+    "test_site.py": "builds the course website",
+    "test_exchange.py": "runs nbgrader's exchange with real Unix users",
+    "test_parallel_autograde.py": "grades a class on Dask with a PostgreSQL gradebook",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SLOW:
+            item.add_marker(pytest.mark.slow)

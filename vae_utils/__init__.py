@@ -28,6 +28,8 @@ Each module is the distilled code of one part of the course:
 ``vae_utils.checks``        the exercises' checks, one module per lesson (shared helpers in
                             ``_common``)
 ``vae_utils.setup_check``   ``check_setup``: is this machine ready? (notebook 00)
+``vae_utils.classroom``     instructors: ``python -m vae_utils.classroom autograde``, a class
+                            autograded in parallel with nbgrader on Dask, with flags
 ``vae_utils.validate``      the argument checks every public function runs: one message style
                             (argument, what was wrong, the fix) for images, latent codes,
                             counts and numbers
