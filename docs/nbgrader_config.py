@@ -10,3 +10,13 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 
 # On a JupyterHub with nbgrader's exchange, uncomment and set the shared folder:
 # c.Exchange.root = "/srv/nbgrader/exchange"
+
+# Feedback released to students (generate_feedback) shows each check cell without its hidden
+# tests: the lines between ### BEGIN HIDDEN TESTS and ### END HIDDEN TESTS are removed (their
+# output, a ✓ or a message that names no hidden input, stays). The hidden inputs come from the
+# secret in the environment variable VAE_COURSE_SECRET where autograde runs, never from this file.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
