@@ -292,9 +292,8 @@ def hidden_test(name: str, fn) -> None:
         finally:
             private._MUST_RAISE.reset(token)
     print(f"✓ {name} also passes the grader's hidden tests.")
-    if missing:
-        print(f"(the grader set no {SECRET_ENV}: these hidden inputs came from a fresh random seed)",
-              file=sys.stderr)
+    if missing:   # stdout: nbgrader scores a graded cell that writes to stderr 0
+        print(f"(the grader set no {SECRET_ENV}: these hidden inputs came from a fresh random seed)")
 
 
 # --- notebooks: the reading version and the grader's source -------------------------------------
@@ -339,6 +338,8 @@ def reading_version(nb):
         if cell.get("cell_type") != "code" or BEGIN not in src:
             continue
         cell["source"] = _HIDDEN_REGION.sub("\n", src).rstrip("\n")
+        if "hidden_test(" in src:
+            continue  # the grader's source (add_hidden_tests): its outputs are the visible call's
         for out in cell.get("outputs", []):
             if out.get("output_type") != "stream" or out.get("name") != "stdout":
                 continue
