@@ -255,7 +255,8 @@ def test_the_autograded_notebooks_name_the_tampering(autograded):
     expected = {"rebinds_checks": r"vae_utils\.checks was replaced",
                 "patches_the_checks": r"vae_utils\.checks\.\w+ was replaced",
                 "switches_the_guard_off": r"replaced the check's guard \(sys\.setprofile\)",
-                "patches_builtins": r"builtins\.__import__ was replaced"}
+                "patches_builtins": r"builtins\.__import__ was replaced",
+                "fakes_sys_modules": r"modules in sys\.modules were replaced"}
     for kind, pattern in expected.items():
         nb = json.loads((course / "autograded" / kind / assignment / name).read_text())
         errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]

@@ -63,11 +63,13 @@ RUN_THROUGH = ["01_noise_in_a_gaussian.ipynb", "04_importance_sampling.ipynb"]
 
 @pytest.mark.parametrize("name", RUN_THROUGH)
 def test_a_copy_runs_top_to_bottom_with_every_exercise_unsolved(name, tmp_path, monkeypatch):
-    """As `make lab` starts it (VAE_CHECKS_KEEP_GOING=1 in the kernel's environment): each
+    """As `make lab` starts it (VAE_CHECKS_KEEP_GOING=1, and the notebook's path in the kernel's
+    JPY_SESSION_NAME, as Jupyter's server sets it for a notebook's kernel): each
     unsolved check reports ✗ with its hint in two lines, nothing raises, and every later cell
     runs."""
     from nbclient import NotebookClient
     monkeypatch.setenv("VAE_CHECKS_KEEP_GOING", "1")
+    monkeypatch.setenv("JPY_SESSION_NAME", str(tmp_path / name))   # what Jupyter's server sets
     make_copies(tmp_path)
     nb = nbformat.read(tmp_path / name, as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=False,
@@ -98,3 +100,18 @@ def test_without_keep_going_a_failed_check_shows_its_message_and_no_traceback():
     assert out.output_type == "error" and out.ename == "CheckFailure"
     assert out.traceback == ["✗ weight_cv2 is not implemented yet.",
                              "  Hint: replace `raise NotImplementedError` with your code."]
+
+
+def test_only_a_notebook_kernel_of_the_course_lab_keeps_going(monkeypatch):
+    from vae_utils.checks._common import keep_going
+    for var in ("VAE_CHECKS_KEEP_GOING", "JPY_SESSION_NAME"):
+        monkeypatch.delenv(var, raising=False)
+    assert not keep_going()
+    monkeypatch.setenv("VAE_CHECKS_KEEP_GOING", "1")       # a terminal of `make lab`: nbval, scripts
+    assert not keep_going()
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/course/notebooks/04_importance_sampling.ipynb")
+    assert keep_going()
+    monkeypatch.setenv("VAE_CHECKS_KEEP_GOING", "0")       # a hub's Lab: nbgrader's student version
+    assert not keep_going()
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/course/my_work/04_importance_sampling.ipynb")
+    assert keep_going()                                    # a working copy opened in any Lab

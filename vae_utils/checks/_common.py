@@ -48,18 +48,20 @@ class TamperingDetected(CheckFailure):
 
 # A learner's working copy (``my_work/``, written by ``make lab``) runs top to bottom with its
 # exercises unsolved: there a failed check *reports* its message instead of raising, so the
-# lesson's later cells still run. ``make lab`` sets this variable for the kernels it starts;
-# a notebook opened from a ``my_work/`` folder (Jupyter names it in ``JPY_SESSION_NAME``)
-# counts too. Graded cells never depend on it: nbgrader's hidden tests always raise.
+# lesson's later cells still run. That is the case in a kernel that a Jupyter server started
+# for a notebook (it names the notebook in ``JPY_SESSION_NAME``) when ``make lab`` set
+# ``VAE_CHECKS_KEEP_GOING=1`` or the notebook lies in a ``my_work/`` folder. Nowhere else:
+# nbgrader's autograde and validate, nbval and scripts run kernels of their own, where a
+# failed check raises. Graded cells never depend on it: nbgrader's hidden tests always raise.
 KEEP_GOING_ENV = "VAE_CHECKS_KEEP_GOING"
 
 
 def keep_going() -> bool:
     """Whether a failed check reports and lets the notebook go on (a learner's working copy)."""
-    if os.environ.get(KEEP_GOING_ENV, "") not in ("", "0"):
-        return True
     session = os.environ.get("JPY_SESSION_NAME", "").replace("\\", "/")
-    return "my_work/" in session or session.startswith("my_work")
+    if not session:
+        return False
+    return os.environ.get(KEEP_GOING_ENV, "") not in ("", "0") or "my_work/" in session
 
 
 def passed(message: str) -> None:
@@ -70,7 +72,7 @@ def fail(message: str, hint: str | None = None) -> None:
     text = f"✗ {message}"
     if hint:
         text += f"\n  Hint: {hint}"
-    # Raised from here, so the learner sees this message, not a traceback from deep inside.
+    # Raised from here; CheckFailure._render_traceback_ shows this message alone in a notebook.
     raise CheckFailure(text)
 
 

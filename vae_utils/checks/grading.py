@@ -7,7 +7,8 @@ feeds to nbgrader (its ``source/`` folder) adds, inside nbgrader's hidden-test m
 
     ### BEGIN HIDDEN TESTS
     <one line: is ``__import__`` the interpreter's own?>
-    from vae_utils.checks.grading import hidden_test; hidden_test("<exercise>", <exercise>)
+    <import hidden_test from this module; if that fails, say sys.modules was tampered with>
+    hidden_test("<exercise>", <exercise>)
     ### END HIDDEN TESTS
 
 ``add_hidden_tests`` writes that block (``python -m vae_utils.checks.grading source …`` from a
@@ -69,7 +70,12 @@ IMPORT_GUARD = ('_vae_b = (lambda: 0).__builtins__; assert ().__class__.__class_
                 'and ().__class__.__class__(_vae_b["__import__"]) is [].append.__class__ '
                 'and _vae_b["__import__"].__name__ == "__import__", '
                 '"✗ builtins.__import__ was replaced by code in this notebook: the hidden tests score 0."')
-HIDDEN_CALL = 'from vae_utils.checks.grading import hidden_test; hidden_test("{name}", {name})'
+# Then the grader's module, from the real import system: if the course's sys.modules entries
+# were replaced, the import fails, and the cell says so.
+IMPORT_GRADER = ('try:\n    from vae_utils.checks.grading import hidden_test\nexcept Exception:\n'
+                 '    raise AssertionError("✗ the course\'s modules in sys.modules were replaced by code in this '
+                 'notebook: the hidden tests score 0.") from None')
+HIDDEN_CALL = 'hidden_test("{name}", {name})'
 VISIBLE = "from vae_utils import checks\n\nchecks.{name}({name})"
 _HIDDEN_REGION = re.compile(r"\n?^[ \t]*### BEGIN HIDDEN TESTS[^\n]*\n.*?^[ \t]*### END HIDDEN TESTS[^\n]*(?:\n|$)",
                             re.S | re.M)
@@ -319,7 +325,7 @@ def add_hidden_tests(nb):
         if name is None:
             continue
         visible = _HIDDEN_REGION.sub("\n", _source(cell)).rstrip("\n")
-        cell["source"] = f"{visible}\n{BEGIN}\n{IMPORT_GUARD}\n{HIDDEN_CALL.format(name=name)}\n{END}"
+        cell["source"] = f"{visible}\n{BEGIN}\n{IMPORT_GUARD}\n{IMPORT_GRADER}\n{HIDDEN_CALL.format(name=name)}\n{END}"
     return nb
 
 
