@@ -275,3 +275,25 @@ def test_the_feedback_shows_no_hidden_test_and_no_secret(autograded):
     solved = (course / "feedback" / "solutions" / assignment / name.replace(".ipynb", ".html")).read_text()
     assert solved.count("also passes the grader&#39;s hidden tests") + \
         solved.count("also passes the grader's hidden tests") == len(EXERCISES)
+
+
+def _worked(notebook):
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_checks_integrity import _solutions
+    return _solutions(notebook)
+
+
+def _all_exercises():
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_checks_integrity import EXERCISES
+    return EXERCISES
+
+
+@pytest.mark.parametrize("notebook,name", _all_exercises(), ids=[n for _, n in _all_exercises()])
+def test_every_worked_solution_passes_its_hidden_test(notebook, name, capsys, monkeypatch):
+    """Every lesson's hidden tests, on the secret's inputs, pass the worked solution — and find
+    no tampering in a process that ran the lesson's answers."""
+    fn = _worked(notebook)[name]
+    monkeypatch.setattr(grading, "_secret", lambda: SECRET.encode())
+    grading.hidden_test(name, fn)
+    assert capsys.readouterr().out.startswith(f"✓ {name} also passes the grader's hidden tests.")

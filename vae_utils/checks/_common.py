@@ -5,9 +5,9 @@ Two guards make a passed check mean that the learner wrote the code:
 * **Fresh inputs.** Every check takes a keyword ``seed``. Its random inputs (hidden models,
   data, the noise a sampler is run under) are drawn from generators seeded with the check's
   own constants plus ``seed`` — so ``checks.sample_gaussian(sample_gaussian, seed=7)`` runs the same
-  test on other numbers. Graded check cells call the visible check and, inside nbgrader's
-  hidden-test markers, the same check with a seed the learner never sees: an answer tuned to
-  the visible inputs fails.
+  test on other numbers. The grader's copy of a check cell adds, inside nbgrader's hidden-test
+  markers, the same check on a seed derived from the course's secret (``grading``): an answer
+  tuned to the visible inputs fails.
 * **The course's own implementation is off limits.** While a check runs the learner's
   function, calls into the ``vae_utils`` function that already solves the exercise (say
   ``vae_utils.gaussian.sample_gaussian``) are watched for with ``sys.setprofile``, which sees
