@@ -172,10 +172,11 @@ ATTACKS = {
                                           "_pkg.checks = _AlwaysPasses()\nsys.modules['vae_utils'] = _pkg\n"
                                           "sys.modules['vae_utils.checks'] = _pkg.checks", set()),
     # builtins: an __import__ that hands out the do-nothing object
-    "patches_builtins": ("stubs", FAKE + "import builtins\n_real_import = builtins.__import__\n"
+    "patches_builtins": ("stubs", FAKE + "class _Package:\n    checks = _AlwaysPasses()\n\n"
+                                         "import builtins\n_real_import = builtins.__import__\n"
                                          "def _import(name, *args, **kwargs):\n"
                                          "    if name.startswith('vae_utils'):\n"
-                                         "        return _AlwaysPasses()\n"
+                                         "        return _Package\n"
                                          "    return _real_import(name, *args, **kwargs)\n"
                                          "builtins.__import__ = _import", set()),
     # an answer tuned to the visible inputs (the numbers below are recorded from them)
