@@ -24,3 +24,15 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 # Feedback HTML loads MathJax from a CDN (nbgrader's template ignores HTMLExporter.mathjax_url):
 # after generate_feedback, `python -m vae_utils.classroom offline-feedback ASSIGNMENT
 # --mathjax-url URL` points it at a copy the hub serves (docs/teaching.md, "Feedback offline").
+
+# Feedback released to students (generate_feedback) shows each check cell without its hidden
+# tests: nbgrader's ClearHiddenTests removes the lines between ### BEGIN HIDDEN TESTS and
+# ### END HIDDEN TESTS, and the course's HideGraderTracebacks shows a failed graded cell's
+# message instead of a traceback that would quote them. A hidden test's output (a ✓, or a
+# message) names no hidden input. The hidden inputs come from the secret in the environment
+# variable VAE_COURSE_SECRET where autograde runs, never from this file (docs/teaching.md).
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
+from vae_utils.checks.feedback import HideGraderTracebacks  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, HideGraderTracebacks, CSSHTMLHeaderPreprocessor]

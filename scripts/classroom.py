@@ -23,6 +23,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from vae_utils.checks.grading import add_hidden_tests  # noqa: E402
+
 NOTEBOOKS = ROOT / "notebooks"
 
 CONFIG = ROOT / "docs" / "nbgrader_config.py"   # the file instructors copy
@@ -59,7 +62,8 @@ def nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.Complet
 def new_course(course: Path, notebooks: list[Path], assignment: str | None = None) -> dict[str, Path]:
     """Lay out a course folder with the given instructor notebooks as sources.
 
-    Each notebook becomes assignment ``lessonN`` unless ``assignment`` names one for all.
+    Each notebook becomes assignment ``lessonN`` unless ``assignment`` names one for all; its
+    graded check cells get their hidden tests (``vae_utils.checks.grading.add_hidden_tests``).
     Returns {assignment: source notebook path}.
     """
     course.mkdir(parents=True, exist_ok=True)
@@ -69,7 +73,8 @@ def new_course(course: Path, notebooks: list[Path], assignment: str | None = Non
         name = assignment or assignment_of(nb)
         dst = course / "source" / name / nb.name
         dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(nb, dst)
+        dst.write_text(json.dumps(add_hidden_tests(json.loads(nb.read_text(encoding="utf-8"))),
+                                  indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         sources[name] = dst
     return sources
 

@@ -5,7 +5,9 @@ the lesson as it is, except that each exercise's worked solution (the region bet
 ``### BEGIN SOLUTION`` and ``### END SOLUTION``) becomes ``raise NotImplementedError()``,
 the graders' hidden tests are removed, and the outputs of the exercise and check cells are
 cleared — the same edits as nbgrader's ``generate_assignment`` (a test compares the two).
-Every other output stays, so a copy reads well before it runs.
+Every other output stays, so a copy reads well before it runs. Opened in ``make lab``'s
+JupyterLab (or any Lab, from a ``my_work/`` folder), a check that fails prints its message
+— ✗, what is wrong, the hint — and Run All goes on (``vae_utils.checks._common.keep_going``).
 
 A copy that exists is never touched: your work survives ``make lab`` and ``git pull`` (the
 folder is not tracked by git). Delete a copy to get a fresh one. The worked solutions stay

@@ -155,7 +155,8 @@ def test_every_lesson_from_1_to_6_has_exercises():
 @pytest.mark.parametrize("notebook,name", EXERCISES, ids=[n for _, n in EXERCISES])
 def test_worked_solutions_pass_on_several_seeds(notebook, name, capsys):
     ns = _solutions(notebook)
-    for seed in (1, 17, HIDDEN_SEED + 1):
+    # Graded hidden tests draw 56-bit seeds from the course secret (grading.hidden_seed).
+    for seed in (1, 17, HIDDEN_SEED + 1, 2 ** 56 - 3):
         getattr(checks, name)(ns[name], seed=seed)
         assert capsys.readouterr().out.startswith("✓"), (name, seed)
 

@@ -1,5 +1,5 @@
-"""What a reader sees in the committed notebooks: no test plumbing in the code, no widget text
-forms or unfinished progress bars in the outputs."""
+"""What a reader sees in the committed notebooks: no test plumbing in the code, no grader markup,
+each check's ✓ once, no widget text forms or unfinished progress bars in the outputs."""
 import re
 from pathlib import Path
 
@@ -17,6 +17,27 @@ def test_nbval_instructions_are_cell_tags_not_code_comments(path):
                                            f"nbval-ignore-output, not a comment:\n{cell.source[:200]}"
     tags = [t for c in nb.cells for t in c.metadata.get("tags", [])]
     assert set(t for t in tags if t.startswith("nbval")) <= {"nbval-check-output", "nbval-ignore-output"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_grader_markup_and_each_check_prints_once(path):
+    """The lessons are reading versions: a check cell is its visible line alone (the hidden
+    tests live in the grader's source, vae_utils.checks.grading.add_hidden_tests). A lesson
+    that still has hidden-test blocks: run `python scripts/strip_grader_markup.py`."""
+    from vae_utils.checks.grading import VISIBLE, _check_name
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        for marker in ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "hidden_test("):
+            assert marker not in cell.source, f"{path.name}: run scripts/strip_grader_markup.py:\n{cell.source}"
+        name = _check_name(cell)
+        if name is None:
+            continue
+        assert cell.source == VISIBLE.format(name=name), cell.source
+        printed = [line for out in cell.outputs if out.output_type == "stream"
+                   for line in out.text.splitlines()]
+        assert printed and all(line.startswith("✓ ") for line in printed), (path.name, name, printed)
+        assert len(printed) == len(set(printed)) and not any(
+            a[:20] == b[:20] for i, a in enumerate(printed) for b in printed[i + 1:]), (path.name, name, printed)
 
 
 # --- What a reader sees in the committed outputs, before running anything -----------------

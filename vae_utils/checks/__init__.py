@@ -10,9 +10,14 @@ starting with ✓ or raises an ``AssertionError`` that says what is wrong — ex
 how far off a value is — and gives a hint. Checks never pass a stub that raises
 ``NotImplementedError``: that error is reported as "not implemented yet".
 
-A check passes only code the learner wrote: graded cells also run it on hidden inputs
-(``seed=``), and the course's own implementation of the exercise cannot be called from the
-learner's function while it is checked (``_common`` says how).
+A failed check shows its message alone (no traceback); in a learner's working copy opened in
+``make lab``'s JupyterLab it prints the message and lets the notebook run on.
+
+A check passes only code the learner wrote: the grader's copy of each check cell also runs it
+on hidden inputs drawn from the course's secret, with a private copy of the checks that code
+in the notebook cannot reach by name (``grading``), and the course's own implementation of
+the exercise cannot be called from the learner's function while it is checked (``_common``
+says how).
 
 ``try_yours(fn, *args)`` runs a learner's exercise function in the lesson text and uses the
 course's version, with a one-line note, while the exercise is not solved yet.

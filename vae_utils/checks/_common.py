@@ -5,9 +5,9 @@ Two guards make a passed check mean that the learner wrote the code:
 * **Fresh inputs.** Every check takes a keyword ``seed``. Its random inputs (hidden models,
   data, the noise a sampler is run under) are drawn from generators seeded with the check's
   own constants plus ``seed`` — so ``checks.sample_gaussian(sample_gaussian, seed=7)`` runs the same
-  test on other numbers. Graded check cells call the visible check and, inside nbgrader's
-  hidden-test markers, the same check with a seed the learner never sees: an answer tuned to
-  the visible inputs fails.
+  test on other numbers. The grader's copy of a check cell adds, inside nbgrader's hidden-test
+  markers, the same check on a seed derived from the course's secret (``grading``): an answer
+  tuned to the visible inputs fails.
 * **The course's own implementation is off limits.** While a check runs the learner's
   function, calls into the ``vae_utils`` function that already solves the exercise (say
   ``vae_utils.gaussian.sample_gaussian``) are watched for with ``sys.setprofile``, which sees
@@ -22,6 +22,7 @@ import contextvars
 import functools
 import importlib
 import math
+import os
 import sys
 from typing import Any, Callable
 
@@ -29,7 +30,38 @@ import torch
 
 
 class CheckFailure(AssertionError):
-    """An exercise check failed; the message explains what was expected and gives a hint."""
+    """An exercise check failed; the message explains what was expected and gives a hint.
+
+    In a notebook, IPython shows an exception that defines ``_render_traceback_`` as the lines
+    it returns: a failed check shows its message — what is wrong, and the hint — and no
+    traceback through the course's code. The cell still ends in an error, so nbgrader's
+    autograde scores it 0.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return str(self).splitlines()
+
+
+class TamperingDetected(CheckFailure):
+    """Code in the notebook changed what a check relies on (the checks, the guard, builtins)."""
+
+
+# A learner's working copy (``my_work/``, written by ``make lab``) runs top to bottom with its
+# exercises unsolved: there a failed check *reports* its message instead of raising, so the
+# lesson's later cells still run. That is the case in a kernel that a Jupyter server started
+# for a notebook (it names the notebook in ``JPY_SESSION_NAME``) when ``make lab`` set
+# ``VAE_CHECKS_KEEP_GOING=1`` or the notebook lies in a ``my_work/`` folder. Nowhere else:
+# nbgrader's autograde and validate, nbval and scripts run kernels of their own, where a
+# failed check raises. Graded cells never depend on it: nbgrader's hidden tests always raise.
+KEEP_GOING_ENV = "VAE_CHECKS_KEEP_GOING"
+
+
+def keep_going() -> bool:
+    """Whether a failed check reports and lets the notebook go on (a learner's working copy)."""
+    session = os.environ.get("JPY_SESSION_NAME", "").replace("\\", "/")
+    if not session:
+        return False
+    return os.environ.get(KEEP_GOING_ENV, "") not in ("", "0") or "my_work/" in session
 
 
 def passed(message: str) -> None:
@@ -40,7 +72,7 @@ def fail(message: str, hint: str | None = None) -> None:
     text = f"✗ {message}"
     if hint:
         text += f"\n  Hint: {hint}"
-    # Raised from here, so the learner sees this message, not a traceback from deep inside.
+    # Raised from here; CheckFailure._render_traceback_ shows this message alone in a notebook.
     raise CheckFailure(text)
 
 
@@ -48,11 +80,19 @@ def fail(message: str, hint: str | None = None) -> None:
 # its exercise must not call: (dotted name, code object) pairs.
 _SEED_OFFSET: contextvars.ContextVar[int] = contextvars.ContextVar("seed_offset", default=0)
 _FORBIDDEN: contextvars.ContextVar[tuple] = contextvars.ContextVar("forbidden", default=())
+# Set while the grader's hidden tests run a check: a failure always raises there.
+_MUST_RAISE: contextvars.ContextVar[bool] = contextvars.ContextVar("must_raise", default=False)
 # The seed a check uses when none is given (the visible test); the test suite runs every
 # check under other values too.
 DEFAULT_SEED = 0
-# The seed of the hidden tests in graded check cells (``### BEGIN HIDDEN TESTS``).
+# A second fixed seed the test suite runs every check under (tests/conftest.py). Graded hidden
+# tests do not use it: they draw their inputs from the course's secret (``grading``).
 HIDDEN_SEED = 2027
+
+
+def report(failure: CheckFailure) -> None:
+    """Show a failed check's message (on stderr, which notebooks tint red) without raising."""
+    print(str(failure), file=sys.stderr)
 
 
 def gen(seed: int) -> torch.Generator:
@@ -68,6 +108,9 @@ def manual_seed(seed: int) -> None:
 def _resolve(dotted: str):
     """``"vae_utils.gaussian.sample_gaussian"`` or ``"vae_utils.vae.VAE.reparameterize"`` → its code object."""
     parts = dotted.split(".")
+    root = __name__.split(".")[0]
+    if parts[0] == "vae_utils" and root != "vae_utils":
+        parts[0] = root  # a private copy of the package (``grading``) watches its own copy
     for cut in range(len(parts) - 1, 0, -1):
         try:
             obj = importlib.import_module(".".join(parts[:cut]))
@@ -100,6 +143,11 @@ def exercise(*library: str) -> Callable:
             t1, t2 = _SEED_OFFSET.set(seed), _FORBIDDEN.set(codes)
             try:
                 return check(fn)
+            except CheckFailure as failure:
+                if not keep_going() or _MUST_RAISE.get():
+                    raise
+                report(failure)
+                return None
             finally:
                 _SEED_OFFSET.reset(t1)
                 _FORBIDDEN.reset(t2)
@@ -116,7 +164,8 @@ def _watch_for(codes: tuple):
         yield hits
         return
     wanted = dict((code, name) for name, code in codes)
-    previous = sys.getprofile()
+    real = _real_sys()
+    previous = real.getprofile()
 
     def profile(frame, event, arg):
         if event == "call" and frame.f_code in wanted:
@@ -124,11 +173,37 @@ def _watch_for(codes: tuple):
         if previous is not None:
             previous(frame, event, arg)
 
-    sys.setprofile(profile)
+    real.setprofile(profile)
+    if real.getprofile() is not profile:
+        raise TamperingDetected(_TAMPERED.format(what="sys.setprofile does not install the check's guard"))
     try:
         yield hits
+        if real.getprofile() is not profile:
+            # The learner's function switched the guard off (sys.setprofile(None), or its own).
+            raise TamperingDetected(_TAMPERED.format(
+                what="the function under test replaced the check's guard (sys.setprofile)"))
     finally:
-        sys.setprofile(previous)
+        real.setprofile(previous)
+
+
+_TAMPERED = ("✗ {what}: code in this notebook changed how the checks work, so this check scores 0.\n"
+             "  Hint: remove what changes vae_utils, sys or builtins from your answer cells, then "
+             "restart the kernel and run all cells.")
+_BUILTIN_FUNCTION = [].append.__class__  # builtin_function_or_method, not a name that can be rebound
+
+
+def _real_sys():
+    """The interpreter's own ``sys`` module, whatever the name ``sys`` was rebound to: reached
+    through a function implemented in C (whose ``__self__`` cannot be forged), after checking
+    that ``sys.setprofile`` and ``sys.getprofile`` are those functions."""
+    for name in ("setprofile", "getprofile"):
+        f = getattr(sys, name, None)
+        if type(f) is not _BUILTIN_FUNCTION or f.__name__ != name or f.__self__.__name__ != "sys":
+            raise TamperingDetected(_TAMPERED.format(what=f"sys.{name} was replaced"))
+    real = sys.getprofile.__self__
+    if real.setprofile.__self__ is not real:
+        raise TamperingDetected(_TAMPERED.format(what="sys.setprofile was replaced"))
+    return real
 
 
 def call(fn: Callable, *args, name: str | None = None, **kwargs) -> Any:
