@@ -29,6 +29,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*$", re.S | re.M)
+TEXT_STUB = "YOUR ANSWER HERE"  # nbgrader's ClearSolutions.text_stub
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[^\n]*\n.*?^[ \t]*### END HIDDEN TESTS[^\n]*(?:\n|$)", re.S | re.M)
 
 
@@ -37,6 +38,12 @@ def open_exercises(nb, lesson_name: str):
     nb = copy.deepcopy(nb)
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "markdown" and meta.get("solution"):
+            # An answer in words, graded by hand: opened as nbgrader's ClearSolutions opens it
+            # (its whole text replaced; with BEGIN/END SOLUTION markers, only the marked part).
+            cell.source = (SOLUTION.sub(lambda m: f"{m.group(1)}{TEXT_STUB}", cell.source)
+                           if SOLUTION.search(cell.source) else TEXT_STUB)
+            continue
         if cell.cell_type != "code" or not (meta.get("solution") or meta.get("grade")):
             continue
         if meta.get("solution"):

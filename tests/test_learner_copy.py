@@ -32,7 +32,12 @@ def test_the_copy_opens_the_exercises_as_nbgrader_does(path):
     assert mine == [c.source.rstrip() for c in theirs.cells if c.cell_type == "code"]
     assert not any("BEGIN SOLUTION" in s or "HIDDEN TESTS" in s for s in mine)
     n_open = sum("raise NotImplementedError()" in s for s in mine)
-    assert n_open == sum(bool(c.metadata.get("nbgrader", {}).get("solution")) for c in lesson.cells) > 0
+    assert n_open == sum(bool(c.metadata.get("nbgrader", {}).get("solution")) for c in lesson.cells
+                         if c.cell_type == "code") > 0
+    written = [i for i, c in enumerate(lesson.cells)  # answers in words, graded by hand
+               if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("solution")]
+    for i in written:  # opened as nbgrader opens them, not left showing the worked answer
+        assert ours.cells[i + 1].source.strip() == theirs.cells[i].source.strip() != lesson.cells[i].source.strip()
     for before, after in zip(lesson.cells, ours.cells[1:]):
         graded = before.metadata.get("nbgrader", {})
         if before.cell_type == "code":
