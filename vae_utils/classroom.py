@@ -418,6 +418,9 @@ def write_report(results: list[Result], path: Path) -> None:
 
 
 def format_report(results: list[Result]) -> str:
+    """The instructor's table of an autograde run: one line per submission with its student id,
+    score out of the maximum ("–" where none was recorded), wall seconds and flags ("-" if
+    none), under a header line."""
     def num(x):
         return "–" if x is None else f"{x:g}"
     rows = [f"{'student':20s} {'score':>11s} {'seconds':>8s}  flags"]
