@@ -4,8 +4,10 @@ For every lesson in ``notebooks/`` with exercises and no copy yet, writes ``my_w
 the lesson as it is, except that each exercise's worked solution (the region between
 ``### BEGIN SOLUTION`` and ``### END SOLUTION``) becomes ``raise NotImplementedError()``,
 the graders' hidden tests are removed, and the outputs of the exercise and check cells are
-cleared — the same edits as nbgrader's ``generate_assignment`` (a test compares the two).
-Every other output stays, so a copy reads well before it runs. Opened in ``make lab``'s
+cleared — the same edits as nbgrader's ``generate_assignment`` (a test compares the two). So
+are the outputs of the cells that measure what an exercise asked the learner to predict (tag
+``reveals-prediction``): a prediction is made before the page shows its answer. Every other
+output stays, so a copy reads well before it runs. Opened in ``make lab``'s
 JupyterLab (or any Lab, from a ``my_work/`` folder), a check that fails prints its message
 — ✗, what is wrong, the hint — and Run All goes on (``vae_utils.checks._common.keep_going``).
 
@@ -26,6 +28,8 @@ from pathlib import Path
 
 import nbformat
 
+REVEAL_TAG = "reveals-prediction"  # as vae_utils.checks._common.REVEAL_TAG (this script imports no torch)
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*$", re.S | re.M)
@@ -43,6 +47,10 @@ def open_exercises(nb, lesson_name: str):
             # (its whole text replaced; with BEGIN/END SOLUTION markers, only the marked part).
             cell.source = (SOLUTION.sub(lambda m: f"{m.group(1)}{TEXT_STUB}", cell.source)
                            if SOLUTION.search(cell.source) else TEXT_STUB)
+            continue
+        if cell.cell_type == "code" and REVEAL_TAG in cell.metadata.get("tags", []):
+            cell.outputs = []  # it shows a prediction's answer: hidden until the learner has predicted
+            cell.execution_count = None
             continue
         if cell.cell_type != "code" or not (meta.get("solution") or meta.get("grade")):
             continue

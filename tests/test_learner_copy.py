@@ -41,7 +41,9 @@ def test_the_copy_opens_the_exercises_as_nbgrader_does(path):
     for before, after in zip(lesson.cells, ours.cells[1:]):
         graded = before.metadata.get("nbgrader", {})
         if before.cell_type == "code":
-            assert after.outputs == ([] if graded.get("solution") or graded.get("grade") else before.outputs)
+            reveals = "reveals-prediction" in before.metadata.get("tags", [])
+            assert after.outputs == ([] if graded.get("solution") or graded.get("grade") or reveals
+                                     else before.outputs)
 
 
 def test_existing_work_is_never_replaced(tmp_path):
@@ -120,3 +122,9 @@ def test_only_a_notebook_kernel_of_the_course_lab_keeps_going(monkeypatch):
     assert not keep_going()
     monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/course/my_work/04_importance_sampling.ipynb")
     assert keep_going()                                    # a working copy opened in any Lab
+
+
+def test_the_tag_of_a_cell_that_reveals_a_prediction_is_the_checks_own():
+    from learner_copy import REVEAL_TAG
+    from vae_utils.checks._common import REVEAL_TAG as theirs
+    assert REVEAL_TAG == theirs

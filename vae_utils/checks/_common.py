@@ -238,12 +238,23 @@ def call(fn: Callable, *args, name: str | None = None, **kwargs) -> Any:
 
 # The course's own versions of exercises that later lesson text calls, by exercise name.
 _FALLBACKS: dict[str, Callable] = {}
+# Exercises that ask for a prediction: the cell that measures the answer must not show it
+# (nor the course's prediction) before the learner has made theirs.
+_PREDICTIONS: set[str] = set()
+REVEAL_TAG = "reveals-prediction"  # cells whose outputs show a prediction's answer
 
 
-def fallback_for(name: str) -> Callable:
-    """Register the course's version of exercise ``name`` for ``try_yours``."""
+def fallback_for(name: str, *, prediction: bool = False) -> Callable:
+    """Register the course's version of exercise ``name`` for ``try_yours``.
+
+    With ``prediction=True`` the exercise asks the learner to predict a number before the
+    lesson measures it: ``try_yours`` then never substitutes the course's version (that would
+    show the answer first); it returns ``None`` until the learner's own prediction exists.
+    """
     def register(fn: Callable) -> Callable:
         _FALLBACKS[name] = fn
+        if prediction:
+            _PREDICTIONS.add(name)
         return fn
     return register
 
@@ -252,8 +263,11 @@ def try_yours(fn: Callable, *args, **kwargs) -> Any:
     """Run the learner's exercise function ``fn(*args, **kwargs)`` in the lesson's text.
 
     While the exercise is not solved yet (``fn`` raises ``NotImplementedError``), print a
-    one-line note and use the course's version instead, so the lesson reads on. Any other
-    error of the learner's function is raised as it is.
+    one-line note and use the course's version instead, so the lesson reads on. For an
+    exercise that asks for a *prediction*, return ``None`` instead: the cell that measures the
+    answer shows it only once the learner's prediction is written (a prediction is recorded
+    before anything on the page reveals the answer). Any other error of the learner's
+    function is raised as it is.
 
     Raises:
         ValueError: ``fn`` is not one of the exercises the lesson text uses.
@@ -264,6 +278,10 @@ def try_yours(fn: Callable, *args, **kwargs) -> Any:
     try:
         return fn(*args, **kwargs)
     except NotImplementedError:
+        if name in _PREDICTIONS:
+            print(f"(your {name} is not written yet: make your prediction in the exercise above "
+                  f"first; this cell shows the measurement once you have)")
+            return None
         print(f"(your {name} is not written yet: this cell uses the course's version; "
               f"solve the exercise above to see yours)")
         return _FALLBACKS[name](*args, **kwargs)
