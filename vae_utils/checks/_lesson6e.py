@@ -87,7 +87,7 @@ def _components(z, means, logvars):
 
 
 # --- paired_verdict -------------------------------------------------------------------------
-@fallback_for("paired_verdict")
+@fallback_for("paired_verdict", prediction=True)
 def _paired_verdict(log_px_a, log_px_b):
     """The course's version: ("a" | "b" | "undecided", mean difference a − b, its paired s.e.)."""
     diff = torch.as_tensor(log_px_a, dtype=torch.float64) - torch.as_tensor(log_px_b, dtype=torch.float64)
