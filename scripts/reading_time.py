@@ -60,7 +60,7 @@ EXERCISE_KINDS = {
     # lesson 4
     "weight_cv2": "derive", "effective_sample_size": "implement", "make_proposal": "implement",
     # lesson 5 and 5b
-    "best_q_prediction": "judge", "elbo_gap": "derive",
+    "best_q_prediction": "judge", "elbo_gap": "derive", "elbo_diagnosis": "judge",
     "gradient_choice": "judge", "weight_second_moment": "derive", "iwae_choice": "judge",
     # lesson 6
     "MyVAE": "implement", "vae_loss": "implement", "train": "implement", "active_units": "implement",

@@ -37,6 +37,7 @@ LIBRARY_ANSWERS = {
     "weight_cv2": lambda m, s, m_q, s_q: demos.proposal_cv2((m_q - m) / s, s_q / s),
     "effective_sample_size": lambda log_w, dim=0: estimators.effective_sample_size(log_w, dim=dim),
     "best_q_prediction": lambda: _lesson5._best_q_prediction(),
+    "elbo_diagnosis": lambda: _lesson5._elbo_diagnosis(),
     "iwae_choice": lambda: _lesson5._iwae_choice(),
     "elbo_gap": lambda mu_q, Sigma_q, mu_post, Sigma_post: _lesson5._elbo_gap(mu_q, Sigma_q, mu_post, Sigma_post),
     "weight_second_moment": lambda mu_q, Sigma_q, mu_post, Sigma_post: _lesson5._weight_second_moment(

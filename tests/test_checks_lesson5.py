@@ -176,6 +176,10 @@ def iwae_ok():
     return "prior", 32
 
 
+def diagnosis_ok():
+    return {"run 1": "logvar as log σ", "run 2": "no log p(z)", "run 3": "+ log q"}
+
+
 ALL = [
     (checks.best_q_prediction, best_q_ok), (checks.best_q_prediction, lambda: " c "),
     (checks.elbo_gap, gap_ok), (checks.elbo_gap, gap_cholesky),
@@ -184,6 +188,8 @@ ALL = [
     (checks.weight_second_moment, moment_ok), (checks.weight_second_moment, moment_unwhitened),
     (checks.iwae_choice, iwae_ok), (checks.iwae_choice, lambda: ("Prior", 29.0)),
     (checks.iwae_choice, lambda: ["prior", 64]),
+    (checks.elbo_diagnosis, diagnosis_ok),
+    (checks.elbo_diagnosis, lambda: {"run 1": "LOGVAR AS LOG σ ", "run 2": "no log p(z)", "run 3": "+ log q"}),
 ]
 
 
@@ -194,7 +200,7 @@ def test_correct_answers_pass(check, good, capsys):
     assert out.startswith("✓") and out.count("\n") == 1
 
 
-@pytest.mark.parametrize("check", [checks.best_q_prediction, checks.elbo_gap, checks.gradient_choice,
+@pytest.mark.parametrize("check", [checks.best_q_prediction, checks.elbo_gap, checks.elbo_diagnosis, checks.gradient_choice,
                                    checks.weight_second_moment, checks.iwae_choice])
 def test_stubs_are_reported_as_not_implemented(check):
     with pytest.raises(CheckFailure, match="not implemented yet"):
@@ -206,6 +212,13 @@ def test_stubs_are_reported_as_not_implemented(check):
     (checks.best_q_prediction, lambda: "B", "q B does not have the smallest gap"),
     (checks.best_q_prediction, lambda: "D", "expected one of 'A', 'B', 'C'"),
     (checks.best_q_prediction, lambda: 3, "should be a string"),
+    (checks.elbo_diagnosis, lambda: {**diagnosis_ok(), "run 3": "no log q"}, r"(?s)run 3 is not explained by 'no log q'.*−H\(q\)"),
+    (checks.elbo_diagnosis, lambda: {**diagnosis_ok(), "run 1": "no log q"}, r"run 1 is not explained by 'no log q'"),
+    (checks.elbo_diagnosis, lambda: {"run 1": "no log p(z)", "run 2": "logvar as log σ", "run 3": "+ log q"},
+     r"run 1 is not explained by 'no log p\(z\)'"),
+    (checks.elbo_diagnosis, lambda: {"run 1": "+ log q", "run 2": "no log p(z)", "run 3": "+ log q"}, "same slip"),
+    (checks.elbo_diagnosis, lambda: {"run 1": "logvar as log σ", "run 2": "no log p(z)"}, "expected exactly"),
+    (checks.elbo_diagnosis, lambda: {**diagnosis_ok(), "run 2": "wrong sign"}, "expected one of"),
     (checks.gradient_choice, lambda: {"ELBO": "score function", "P(z1 > 0)": "score function"},
      "for the gradient in mu of the ELBO .* the score function estimator is not the better choice"),
     (checks.gradient_choice, lambda: {"ELBO": "reparameterization", "P(z1 > 0)": "reparameterization"},
@@ -302,6 +315,8 @@ def test_derive_exercises_cannot_hand_the_work_to_torch_or_the_course():
         checks.weight_second_moment(lambda *a: _lesson5._weight_second_moment(*a))
     with pytest.raises(CheckFailure, match="implement best_q_prediction yourself"):
         checks.best_q_prediction(lambda: _lesson5._best_q_prediction())
+    with pytest.raises(CheckFailure, match="implement elbo_diagnosis yourself"):
+        checks.elbo_diagnosis(lambda: _lesson5._elbo_diagnosis())
     with pytest.raises(CheckFailure, match="implement iwae_choice yourself"):
         checks.iwae_choice(lambda: _lesson5._iwae_choice())
 
@@ -349,8 +364,8 @@ def test_course_versions_match_closed_forms_and_simulation():
 
 def test_checks_are_exported_with_docstrings():
     from vae_utils.checks import _lesson5
-    assert set(_lesson5.__all__) == {"best_q_prediction", "elbo_gap", "gradient_choice", "weight_second_moment",
-                                     "iwae_choice"}
+    assert set(_lesson5.__all__) == {"best_q_prediction", "elbo_gap", "elbo_diagnosis", "gradient_choice",
+                                     "weight_second_moment", "iwae_choice"}
     for name in _lesson5.__all__:
         assert getattr(checks, name) is getattr(_lesson5, name)
         assert "Source:" in getattr(_lesson5, name).__doc__

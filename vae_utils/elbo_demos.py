@@ -33,7 +33,7 @@ from .plotting import OKABE_ITO
 __all__ = [
     "BLACK", "ORANGE", "SKY", "GREEN", "BLUE", "VERMILLION", "PURPLE",
     "lesson5_model", "diag_q", "mean_cov", "exact_elbo_terms", "exact_elbo", "best_diag_q",
-    "three_qs", "ellipse", "fit_q", "train_linear_encoder", "gap_split", "iwae_curves",
+    "three_qs", "broken_elbo_runs", "ellipse", "fit_q", "train_linear_encoder", "gap_split", "iwae_curves",
     "plot_jensen", "plot_gaps", "plot_three_qs", "plot_training_loss", "plot_gradients", "plot_fits", "plot_amortization", "plot_iwae",
 ]
 
@@ -158,6 +158,35 @@ def three_qs(model: LinearGaussianLVM, x: Tensor) -> dict[str, MultivariateNorma
     covs = {"A": 0.3 * torch.eye(k, dtype=S.dtype), "B": torch.diag(1 / torch.linalg.inv(S).diagonal()), "C": S}
     means = {"A": m, "B": m, "C": m + 0.8 * long_axis}
     return {n: MultivariateNormal(means[n].unsqueeze(0), covs[n].unsqueeze(0)) for n in ("A", "B", "C")}
+
+
+def broken_elbo_runs(model: LinearGaussianLVM, x: Tensor, qs: dict, n_samples: int = 20_000,
+                     seed: int = 0) -> dict[str, Tensor]:
+    """Three Monte Carlo ELBO estimators with one slip each, run on diagonal q (lesson 5, §5).
+
+    Which slip each run carries is the exercise ``elbo_diagnosis``; the slips are among those
+    the exercise lists. Each run draws ``n_samples`` reparameterized samples of every q from a
+    generator seeded with ``seed``.
+
+    Args:
+        model: the linear-Gaussian model. x: one data point, shape (1, d).
+        qs: name → diagonal q (``diag_q``) with batch shape (1,).
+    Returns:
+        "run 1", "run 2", "run 3" → estimates, shape (len(qs),), nats, in the order of ``qs``.
+    """
+    g = torch.Generator().manual_seed(seed)
+    out = {"run 1": [], "run 2": [], "run 3": []}
+    for q in qs.values():
+        mu, var = q.mean, q.variance
+        eps = torch.randn(n_samples, *mu.shape, generator=g, dtype=_F64)
+        z = mu + var.sqrt() * eps
+        log_lik, log_prior, log_q = model.likelihood(z).log_prob(x), model.prior.log_prob(z), q.log_prob(z)
+        z_s = mu + var * eps                          # σ = exp(logvar) instead of exp(logvar / 2)
+        out["run 1"].append((model.likelihood(z_s).log_prob(x) + model.prior.log_prob(z_s)
+                             - Independent(Normal(mu, var), 1).log_prob(z_s)).mean(0))
+        out["run 2"].append((log_lik - log_q).mean(0))
+        out["run 3"].append((log_lik + log_prior + log_q).mean(0))
+    return {run: torch.cat(v) for run, v in out.items()}
 
 
 def ellipse(mean, cov, n_std: float = 2.0, n: int = 200) -> np.ndarray:

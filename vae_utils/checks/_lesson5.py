@@ -3,6 +3,8 @@
 * ``best_q_prediction`` — which of three Gaussian q has the smallest gap, predicted from their
   contours before anything measures it (judge, lesson 5);
 * ``elbo_gap`` — the ELBO's gap as a KL between two Gaussians, derived (lesson 5);
+* ``elbo_diagnosis`` — three broken ELBO estimators matched to their slips from their numbers
+  (judge, lesson 5);
 * ``gradient_choice`` — the score-function or the reparameterization gradient, chosen for two
   problems from their measured bias and variance (judge, lesson 5b);
 * ``weight_second_moment`` — the second moment of the importance weights of a Gaussian q,
@@ -26,7 +28,7 @@ from ..estimators import iwae_bound
 from ..lvm import LinearGaussianLVM
 from ._common import exercise, fallback_for, gen, as_tensor, call, expect_close, fail, manual_seed, passed
 
-__all__ = ["best_q_prediction", "elbo_gap", "gradient_choice", "weight_second_moment", "iwae_choice"]
+__all__ = ["best_q_prediction", "elbo_gap", "elbo_diagnosis", "gradient_choice", "weight_second_moment", "iwae_choice"]
 
 _F64 = torch.float64
 
@@ -313,6 +315,60 @@ def weight_second_moment(fn) -> None:
                  hint="at q = p(z|x) every weight equals p(x): CV² = 0, so 1 + CV² = 1.")
     passed("weight_second_moment gives 1 + CV² in closed form, +inf when a whitened variance is below ½, "
            "and 1 at the posterior.")
+
+
+# --- lesson 5: three broken ELBO estimators (diagnosed) ---------------------------------------------
+
+_SLIPS = ("no log p(z)", "+ log q", "no log q", "logvar as log σ")
+_SLIP_HINTS = {
+    "no log p(z)": "without log p(z) the estimate is the ELBO minus E_q[log p(z)] = ELBO + log 2π + ½(‖μ‖² + tr Σ): "
+                   "does this run lie above the exact ELBO of each q by that much?",
+    "+ log q": "adding log q instead of subtracting it moves the estimate by 2 E_q[log q] = −2 H(q): does this "
+               "run's difference from the exact ELBO equal that for each q (q.entropy())?",
+    "no log q": "dropping − log q moves the estimate by E_q[log q] = −H(q): does this run's difference from the "
+                "exact ELBO equal that for each q (q.entropy())?",
+    "logvar as log σ": "with σ = exp(logvar) the estimator is the exact ELBO of another q, N(μ, σ⁴): it can never "
+                       "lie above log p(x), and it equals the right ELBO where logvar = 0 (the prior as q). "
+                       "Does this run do both?",
+}
+
+
+def _elbo_diagnosis() -> dict[str, str]:
+    """The slips of ``vae_utils.elbo_demos.broken_elbo_runs``, run by run."""
+    return {"run 1": "logvar as log σ", "run 2": "no log p(z)", "run 3": "+ log q"}
+
+
+@exercise("vae_utils.checks._lesson5._elbo_diagnosis")
+def elbo_diagnosis(fn) -> None:
+    """Check ``fn() -> {"run 1": slip, "run 2": slip, "run 3": slip}``: the slip of each of lesson
+    5's broken ELBO estimators (``vae_utils.elbo_demos.broken_elbo_runs``), each one of
+    "no log p(z)", "+ log q", "no log q", "logvar as log σ" (one is not used).
+
+    The runs are diagnosed from their numbers on three diagonal q against the exact ELBO and
+    log p(x): the estimate without log p(z) exceeds the ELBO by −E_q[log p(z)] (above log p(x) for
+    two of the q); "+ log q" lies 2 H(q) below it; σ = exp(logvar) gives the exact ELBO of
+    N(μ, σ⁴), equal to the right one at logvar = 0. No hidden inputs: the runs are the lesson's.
+    A wrong entry is named, with a hint about the slip chosen for it, never the right slip.
+
+    Source: the ELBO log p(x, z) − log q(z) averaged under q (Kingma & Welling 2014, eq. 3) and the
+    entropy of a Gaussian (Cover & Thomas 2006, §8.4).
+    """
+    out = call(fn, name="elbo_diagnosis")
+    want = _elbo_diagnosis()
+    if not isinstance(out, dict):
+        fail(f"elbo_diagnosis() should return a dict, got {type(out).__name__}.",
+             'return {"run 1": "...", "run 2": "...", "run 3": "..."}.')
+    if set(out) != set(want):
+        fail(f"elbo_diagnosis() has the keys {sorted(out)}; expected exactly {sorted(want)}.",
+             "one entry per run of the table.")
+    got = {run: _choice(out[run], _SLIPS, f'elbo_diagnosis()["{run}"]', '"no log q"') for run in sorted(want)}
+    if len(set(got.values())) < len(got):
+        fail("two runs were given the same slip; each run has a different one.",
+             "one of the four slips is not used.")
+    for run in sorted(want):
+        if got[run] != want[run]:
+            fail(f"{run} is not explained by {got[run]!r}.", _SLIP_HINTS[got[run]])
+    passed("elbo_diagnosis: each run matched to its slip.")
 
 
 # --- lesson 5b: which gradient estimator? (chosen from measurements) --------------------------------
