@@ -3,8 +3,9 @@
 Lessons 5 and 5b keep the lines they teach in the notebooks — the Monte Carlo ELBO, the
 closed-form KL, the reparameterized sample, the score-function gradient, the IWAE bound —
 and import from here what only carries them: the closed-form ELBO of the linear-Gaussian
-model (the yardstick every estimate is compared with), the best diagonal q, the loops that
-fit a q or a linear encoder by gradient ascent, the replicated IWAE draws, and the figures.
+model (the yardstick every estimate is compared with), the best diagonal q, the three q and
+the broken ELBO estimators of lesson 5's exercises, the loops that fit a q or a linear encoder
+by gradient ascent, the replicated IWAE draws, and the figures.
 
 Every tensor is float64 and every log-density, ELBO, KL and gap is in nats. q is a
 ``torch.distributions`` Gaussian over z with batch shape (B,) and event shape (k,):
