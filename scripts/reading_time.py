@@ -60,9 +60,8 @@ EXERCISE_KINDS = {
     # lesson 4
     "weight_cv2": "derive", "effective_sample_size": "implement", "make_proposal": "implement",
     # lesson 5 and 5b
-    "kl_to_prior": "implement", "elbo_gap": "derive",
-    "reparameterized_sample": "implement", "elbo_estimate": "implement",
-    "weight_second_moment": "derive",
+    "best_q_prediction": "judge", "elbo_gap": "derive", "elbo_diagnosis": "judge",
+    "gradient_choice": "judge", "weight_second_moment": "derive", "iwae_choice": "judge",
     # lesson 6
     "MyVAE": "implement", "vae_loss": "implement", "train": "implement", "active_units": "implement",
     # lessons 6b-6d
@@ -81,7 +80,7 @@ OLD_STATEMENTS = [  # earlier wordings of a lesson's time, replaced by --write
     r"About \d+ minutes to read and run, measured rather than guessed:.*?exercises take\.",
     r"About \d+ minutes;.*?CPU\.",
 ]
-COURSE_TOTAL = r"\*\*The whole course:\*\* about [\d.]+ hours.*?\."
+COURSE_TOTAL = r"\*\*The whole course:\*\* about [\d.]+ hours[^\n]*"  # to the end of its line
 
 _DISPLAY = re.compile(r"\$\$.+?\$\$", re.S)
 _INLINE = re.compile(r"\$[^$\n]+\$")

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch.distributions import Independent, Normal
 
 from vae_utils import checks, demos, estimators, gaussian
 from vae_utils.checks import _lesson5, _lesson6b, _lesson6c, _lesson6e
@@ -37,11 +36,9 @@ LIBRARY_ANSWERS = {
         LinearGaussianLVM([[w]], [b], sigma), torch.tensor([[x]], dtype=torch.float64)).item() / rel ** 2,
     "weight_cv2": lambda m, s, m_q, s_q: demos.proposal_cv2((m_q - m) / s, s_q / s),
     "effective_sample_size": lambda log_w, dim=0: estimators.effective_sample_size(log_w, dim=dim),
-    "kl_to_prior": lambda mu, logvar: estimators.kl_normal_std_normal(mu, logvar),
-    "reparameterized_sample": lambda mu, logvar, n: VAE.reparameterize(
-        mu.expand(n, *mu.shape), logvar.expand(n, *logvar.shape)),
-    "elbo_estimate": lambda model, x, mu, logvar, n: estimators.elbo(
-        model, x, Independent(Normal(mu, torch.exp(0.5 * logvar)), 1), n),
+    "best_q_prediction": lambda: _lesson5._best_q_prediction(),
+    "elbo_diagnosis": lambda: _lesson5._elbo_diagnosis(),
+    "iwae_choice": lambda: _lesson5._iwae_choice(),
     "elbo_gap": lambda mu_q, Sigma_q, mu_post, Sigma_post: _lesson5._elbo_gap(mu_q, Sigma_q, mu_post, Sigma_post),
     "weight_second_moment": lambda mu_q, Sigma_q, mu_post, Sigma_post: _lesson5._weight_second_moment(
         mu_q, Sigma_q, mu_post, Sigma_post),
@@ -217,6 +214,8 @@ def test_the_course_versions_used_by_try_yours_agree_with_the_worked_solutions()
         torch.testing.assert_close(_FALLBACKS["elbo_gap"](m_q, S_q, m_p, S_p), ns["elbo_gap"](m_q, S_q, m_p, S_p))
         ours = float(_FALLBACKS["weight_second_moment"](m_q, S_q, m_p, S_p))
         assert ours == pytest.approx(float(nsb["weight_second_moment"](m_q, S_q, m_p, S_p)), rel=1e-12)
+    assert _FALLBACKS["best_q_prediction"]() == ns["best_q_prediction"]()
+    assert tuple(_FALLBACKS["iwae_choice"]()) == tuple(nsb["iwae_choice"]())
     l1, l2 = _solutions("01_noise_in_a_gaussian.ipynb"), _solutions("02_latent_variable_models.ipynb")
     l3, l4 = _solutions("03_monte_carlo_marginal.ipynb"), _solutions("04_importance_sampling.ipynb")
     for args in ((5, 2, 1.25), (4000, 3, 0.7)):
@@ -262,5 +261,6 @@ def test_the_course_versions_used_by_try_yours_agree_with_the_worked_solutions()
         "loglik_gap", "make_proposal", "mixture_map", "posterior_variance",
         "predicted_ess_fraction", "samples_needed", "samples_needed_exact", "train", "unit_kl",
         "vae_loss", "weight_cv2", "weight_second_moment", "mixture_log_prob", "paired_verdict",
-        "optimal_discriminator", "shared_covariance_logits", "samples_for_se"
+        "optimal_discriminator", "shared_covariance_logits", "samples_for_se",
+        "best_q_prediction", "iwae_choice",
     }

@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Independent, MultivariateNormal, Normal
+from torch.distributions import MultivariateNormal
 
 from vae_utils import checks
 from vae_utils.checks._common import CheckFailure
@@ -14,135 +14,6 @@ pytestmark = pytest.mark.usefixtures("check_inputs")
 
 def stub(*args):
     raise NotImplementedError
-
-
-# --- kl_to_prior -------------------------------------------------------------------------------
-def kl_ok(mu, logvar):
-    return 0.5 * (mu ** 2 + logvar.exp() - logvar - 1).sum(dim=-1)
-
-
-def kl_via_torch(mu, logvar):
-    q = Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
-    p = Independent(Normal(torch.zeros_like(mu), torch.ones_like(mu)), 1)
-    return torch.distributions.kl_divergence(q, p)
-
-
-def kl_wrong_sign(mu, logvar):
-    return -kl_ok(mu, logvar)
-
-
-def kl_logvar_as_log_sigma(mu, logvar):
-    sigma2 = torch.exp(2 * logvar)  # treats logvar as log σ
-    return 0.5 * (mu ** 2 + sigma2 - torch.log(sigma2) - 1).sum(dim=-1)
-
-
-def kl_sigma_not_variance(mu, logvar):
-    sigma = torch.exp(0.5 * logvar)
-    return 0.5 * (mu ** 2 + sigma - logvar - 1).sum(dim=-1)
-
-
-def kl_no_half(mu, logvar):
-    return (mu ** 2 + logvar.exp() - logvar - 1).sum(dim=-1)
-
-
-def kl_no_minus_one(mu, logvar):
-    return 0.5 * (mu ** 2 + logvar.exp() - logvar).sum(dim=-1)
-
-
-def kl_not_summed(mu, logvar):
-    return 0.5 * (mu ** 2 + logvar.exp() - logvar - 1)
-
-
-def kl_mean_over_dims(mu, logvar):
-    return 0.5 * (mu ** 2 + logvar.exp() - logvar - 1).mean(dim=-1)
-
-
-# --- reparameterized_sample ------------------------------------------------------------------
-def rep_ok(mu, logvar, n_samples):
-    eps = torch.randn(n_samples, *mu.shape, dtype=mu.dtype)
-    return mu + torch.exp(0.5 * logvar) * eps
-
-
-def rep_via_rsample(mu, logvar, n_samples):
-    return Normal(mu, torch.exp(0.5 * logvar)).rsample((n_samples,))
-
-
-def rep_sample_no_grad(mu, logvar, n_samples):
-    return Normal(mu, torch.exp(0.5 * logvar)).sample((n_samples,))
-
-
-def rep_variance_as_scale(mu, logvar, n_samples):
-    return mu + torch.exp(logvar) * torch.randn(n_samples, *mu.shape, dtype=mu.dtype)
-
-
-def rep_uniform_noise(mu, logvar, n_samples):
-    return mu + torch.exp(0.5 * logvar) * torch.rand(n_samples, *mu.shape, dtype=mu.dtype)
-
-
-def rep_one_eps_for_all(mu, logvar, n_samples):
-    eps = torch.randn(*mu.shape, dtype=mu.dtype)
-    return (mu + torch.exp(0.5 * logvar) * eps).expand(n_samples, *mu.shape)
-
-
-def rep_logvar_unused(mu, logvar, n_samples):
-    return mu + torch.randn(n_samples, *mu.shape, dtype=mu.dtype)
-
-
-# --- elbo_estimate -----------------------------------------------------------------------------
-def elbo_ok(model, x, mu, logvar, n_samples):
-    sigma = torch.exp(0.5 * logvar)
-    z = mu + sigma * torch.randn(n_samples, *mu.shape, dtype=mu.dtype)
-    log_q = Independent(Normal(mu, sigma), 1).log_prob(z)
-    log_w = model.likelihood(z).log_prob(x) + model.prior.log_prob(z) - log_q
-    return log_w.mean(dim=0)
-
-
-def elbo_recon_minus_kl(model, x, mu, logvar, n_samples):
-    z = mu + torch.exp(0.5 * logvar) * torch.randn(n_samples, *mu.shape, dtype=mu.dtype)
-    return model.likelihood(z).log_prob(x).mean(dim=0) - kl_ok(mu, logvar)
-
-
-def elbo_rsample(model, x, mu, logvar, n_samples):
-    q = Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
-    z = q.rsample((n_samples,))
-    return (model.likelihood(z).log_prob(x) + model.prior.log_prob(z) - q.log_prob(z)).mean(0)
-
-
-def _elbo_with(model, x, mu, sigma, n_samples, *, sign_q=-1.0, prior=True, sample=False):
-    q = Independent(Normal(mu, sigma), 1)
-    z = q.sample((n_samples,)) if sample else q.rsample((n_samples,))
-    lw = model.likelihood(z).log_prob(x) + sign_q * q.log_prob(z)
-    if prior:
-        lw = lw + model.prior.log_prob(z)
-    return lw.mean(0)
-
-
-def elbo_logvar_as_log_sigma(model, x, mu, logvar, n_samples):
-    return _elbo_with(model, x, mu, torch.exp(logvar), n_samples)
-
-
-def elbo_no_log_q(model, x, mu, logvar, n_samples):
-    return _elbo_with(model, x, mu, torch.exp(0.5 * logvar), n_samples, sign_q=0.0)
-
-
-def elbo_plus_log_q(model, x, mu, logvar, n_samples):
-    return _elbo_with(model, x, mu, torch.exp(0.5 * logvar), n_samples, sign_q=+1.0)
-
-
-def elbo_no_prior(model, x, mu, logvar, n_samples):
-    return _elbo_with(model, x, mu, torch.exp(0.5 * logvar), n_samples, prior=False)
-
-
-def elbo_not_reparameterized(model, x, mu, logvar, n_samples):
-    return _elbo_with(model, x, mu, torch.exp(0.5 * logvar), n_samples, sample=True)
-
-
-def elbo_batch_mean(model, x, mu, logvar, n_samples):
-    return elbo_ok(model, x, mu, logvar, n_samples).mean()
-
-
-def elbo_detached_mu(model, x, mu, logvar, n_samples):
-    return elbo_ok(model, x, mu.detach(), logvar, n_samples)
 
 
 # --- elbo_gap (derived: KL between two Gaussians) ------------------------------------------------
@@ -292,13 +163,33 @@ def moment_abs_instead(mu_q, Sigma_q, mu_post, Sigma_post):
     return torch.prod(lam / torch.sqrt((2 * lam - 1).abs())) * torch.exp(shift)   # finite below ½
 
 
+# --- judge exercises: best_q_prediction, gradient_choice, iwae_choice -----------------------------
+def best_q_ok():
+    return "C"
+
+
+def gradient_ok():
+    return {"ELBO": "reparameterization", "P(z1 > 0)": "score function"}
+
+
+def iwae_ok():
+    return "prior", 32
+
+
+def diagnosis_ok():
+    return {"run 1": "logvar as log σ", "run 2": "no log p(z)", "run 3": "+ log q"}
+
+
 ALL = [
-    (checks.kl_to_prior, kl_ok), (checks.kl_to_prior, kl_via_torch),
-    (checks.reparameterized_sample, rep_ok), (checks.reparameterized_sample, rep_via_rsample),
-    (checks.elbo_estimate, elbo_ok), (checks.elbo_estimate, elbo_recon_minus_kl),
-    (checks.elbo_estimate, elbo_rsample),
+    (checks.best_q_prediction, best_q_ok), (checks.best_q_prediction, lambda: " c "),
     (checks.elbo_gap, gap_ok), (checks.elbo_gap, gap_cholesky),
+    (checks.gradient_choice, gradient_ok),
+    (checks.gradient_choice, lambda: {"ELBO": "Reparameterization", "P(z1 > 0)": "Score function"}),
     (checks.weight_second_moment, moment_ok), (checks.weight_second_moment, moment_unwhitened),
+    (checks.iwae_choice, iwae_ok), (checks.iwae_choice, lambda: ("Prior", 29.0)),
+    (checks.iwae_choice, lambda: ["prior", 64]),
+    (checks.elbo_diagnosis, diagnosis_ok),
+    (checks.elbo_diagnosis, lambda: {"run 1": "LOGVAR AS LOG σ ", "run 2": "no log p(z)", "run 3": "+ log q"}),
 ]
 
 
@@ -309,33 +200,40 @@ def test_correct_answers_pass(check, good, capsys):
     assert out.startswith("✓") and out.count("\n") == 1
 
 
-@pytest.mark.parametrize("check", [checks.kl_to_prior, checks.reparameterized_sample, checks.elbo_estimate,
-                                   checks.elbo_gap, checks.weight_second_moment])
+@pytest.mark.parametrize("check", [checks.best_q_prediction, checks.elbo_gap, checks.elbo_diagnosis, checks.gradient_choice,
+                                   checks.weight_second_moment, checks.iwae_choice])
 def test_stubs_are_reported_as_not_implemented(check):
     with pytest.raises(CheckFailure, match="not implemented yet"):
         check(stub)
 
 
 @pytest.mark.parametrize("check,wrong,match", [
-    (checks.kl_to_prior, kl_wrong_sign, "wrong sign"),
-    (checks.kl_to_prior, kl_logvar_as_log_sigma, "read logvar as log σ"),
-    (checks.kl_to_prior, kl_sigma_not_variance, "uses σ where it needs the variance σ²"),
-    (checks.kl_to_prior, kl_no_half, "factor ½ is missing"),
-    (checks.kl_to_prior, kl_no_minus_one, "− 1 is missing"),
-    (checks.kl_to_prior, kl_not_summed, r"one number per latent coordinate"),
-    (checks.kl_to_prior, kl_mean_over_dims, "averaged over the latent dimension"),
-    (checks.reparameterized_sample, rep_sample_no_grad, "no gradient reaches mu and logvar"),
-    (checks.reparameterized_sample, rep_variance_as_scale, r"exp\(logvar\) = σ², not by σ"),
-    (checks.reparameterized_sample, rep_uniform_noise, "expected 0"),
-    (checks.reparameterized_sample, rep_one_eps_for_all, "standard deviation"),
-    (checks.reparameterized_sample, rep_logvar_unused, "does not depend on logvar"),
-    (checks.elbo_estimate, elbo_logvar_as_log_sigma, "read logvar as log σ"),
-    (checks.elbo_estimate, elbo_no_log_q, r"− log q\(z\) term is missing"),
-    (checks.elbo_estimate, elbo_plus_log_q, "wrong sign"),
-    (checks.elbo_estimate, elbo_no_prior, r"lacks the prior term"),
-    (checks.elbo_estimate, elbo_not_reparameterized, "samples do not move with mu"),
-    (checks.elbo_estimate, elbo_batch_mean, "single number"),
-    (checks.elbo_estimate, elbo_detached_mu, "no gradient reaches mu"),
+    (checks.best_q_prediction, lambda: "A", "q A does not have the smallest gap"),
+    (checks.best_q_prediction, lambda: "B", "q B does not have the smallest gap"),
+    (checks.best_q_prediction, lambda: "D", "expected one of 'A', 'B', 'C'"),
+    (checks.best_q_prediction, lambda: 3, "should be a string"),
+    (checks.elbo_diagnosis, lambda: {**diagnosis_ok(), "run 3": "no log q"}, r"(?s)run 3 is not explained by 'no log q'.*−H\(q\)"),
+    (checks.elbo_diagnosis, lambda: {**diagnosis_ok(), "run 1": "no log q"}, r"run 1 is not explained by 'no log q'"),
+    (checks.elbo_diagnosis, lambda: {"run 1": "no log p(z)", "run 2": "logvar as log σ", "run 3": "+ log q"},
+     r"run 1 is not explained by 'no log p\(z\)'"),
+    (checks.elbo_diagnosis, lambda: {"run 1": "+ log q", "run 2": "no log p(z)", "run 3": "+ log q"}, "same slip"),
+    (checks.elbo_diagnosis, lambda: {"run 1": "logvar as log σ", "run 2": "no log p(z)"}, "expected exactly"),
+    (checks.elbo_diagnosis, lambda: {**diagnosis_ok(), "run 2": "wrong sign"}, "expected one of"),
+    (checks.gradient_choice, lambda: {"ELBO": "score function", "P(z1 > 0)": "score function"},
+     "for the gradient in mu of the ELBO .* the score function estimator is not the better choice"),
+    (checks.gradient_choice, lambda: {"ELBO": "reparameterization", "P(z1 > 0)": "reparameterization"},
+     r"P\(z1 > 0\) .* the reparameterization estimator is not the better choice"),
+    (checks.gradient_choice, lambda: {"ELBO": "reparameterization"}, "expected exactly"),
+    (checks.gradient_choice, lambda: ("reparameterization", "score function"), "should return a dict"),
+    (checks.gradient_choice, lambda: {"ELBO": "pathwise", "P(z1 > 0)": "score function"}, "expected one of"),
+    (checks.iwae_choice, lambda: ("best diagonal q", 64), "infinite variance"),
+    (checks.iwae_choice, lambda: ("prior", 8), r"K = 8 the prior's bound is measured 0\.2\d\d"),
+    (checks.iwae_choice, lambda: ("prior", 20), "more than 0.05 nats"),
+    (checks.iwae_choice, lambda: ("prior", 250), "but so would K = 62"),
+    (checks.iwae_choice, lambda: ("prior", 10_000), "a quarter of it would too"),
+    (checks.iwae_choice, lambda: ("prior", 28.5), "whole number"),
+    (checks.iwae_choice, lambda: ("prior", 0), "whole number"),
+    (checks.iwae_choice, lambda: "prior", r"should return \(proposal, K\)"),
     (checks.elbo_gap, gap_swapped, r"KL\(p\(z\|x\) ‖ q\), the KL in the other direction"),
     (checks.elbo_gap, gap_no_logdet, "log-determinant term is missing"),
     (checks.elbo_gap, gap_logdet_sign, "log-determinant term has the wrong sign"),
@@ -361,33 +259,50 @@ def test_plausible_wrong_answers_are_rejected(check, wrong, match):
     assert "Hint:" in str(info.value)
 
 
-def test_failure_message_quantifies_a_generic_error():
-    def kl_off(mu, logvar):
-        return kl_ok(mu, logvar) + 0.1 * mu[..., 0]  # an error none of the diagnoses names
-    with pytest.raises(CheckFailure, match=r"is off: got .* where .* was expected"):
-        checks.kl_to_prior(kl_off)
-
-    def elbo_off(model, x, mu, logvar, n_samples):
-        return elbo_ok(model, x, mu, logvar, n_samples) - 0.5
-    with pytest.raises(CheckFailure, match=r"expected -?\d+\.\d{4} ± \d+\.\d{4}"):
-        checks.elbo_estimate(elbo_off)
+def test_a_wrong_choice_does_not_name_the_right_one():
+    """A failed prediction says which answer is wrong, never which is right."""
+    for wrong in ("A", "B"):
+        with pytest.raises(CheckFailure) as info:
+            checks.best_q_prediction(lambda: wrong)
+        assert "q C" not in str(info.value)
 
 
-@pytest.mark.parametrize("check,good", [(checks.reparameterized_sample, rep_ok), (checks.elbo_estimate, elbo_ok)])
-def test_checks_do_not_disturb_the_global_rng(check, good):
+def test_the_judge_answers_follow_from_exact_and_measured_numbers():
+    """best_q_prediction's answer is the argmin of the exact gaps; the band of iwae_choice holds
+    the rule's K = ⌈CV²/(2 · 0.05)⌉ from the exact 1 + CV² of the prior, and the prior's bound
+    rises with K toward log p(x)."""
+    from vae_utils.checks import _lesson5
+    from vae_utils.elbo_demos import lesson5_model, mean_cov, three_qs
+    model, x = lesson5_model()
+    post = model.posterior(x)
+    gaps = {}
+    for name, q in three_qs(model, x).items():
+        qm, qS = mean_cov(q)
+        gaps[name] = gap_ok(qm[0], qS[0], post.mean[0], post.covariance_matrix[0]).item()
+    assert min(gaps, key=gaps.get) == _lesson5._best_q_prediction() == "C"
+    assert gaps["C"] < gaps["B"] - 0.1 and gaps["B"] < gaps["A"] - 0.1       # a clear ranking, not a tie
+    zero = torch.zeros(2, dtype=torch.float64)
+    cv2 = float(moment_ok(zero, torch.eye(2, dtype=torch.float64), post.mean[0], post.covariance_matrix[0])) - 1
+    k_rule = math.ceil(cv2 / (2 * 0.05))
+    checks.iwae_choice(lambda: ("prior", k_rule))
+    gap_8, _ = _lesson5._iwae_gap(8, 0)
+    gap_128, _ = _lesson5._iwae_gap(128, 0)
+    assert gap_8 > 0.2 > 0.02 > gap_128 > 0
+
+
+def test_checks_do_not_disturb_the_global_rng():
     torch.manual_seed(0)
     a = torch.rand(3)
     torch.manual_seed(0)
-    check(good)
+    checks.iwae_choice(iwae_ok)
     assert torch.equal(torch.rand(3), a)
 
 
 def test_crash_in_learner_code_is_reported_plainly():
-    def crash(model, x, mu, logvar, n_samples):
-        z = mu + torch.randn(n_samples, 5)  # wrong latent size
-        return model.likelihood(z).log_prob(x).mean(0)
-    with pytest.raises(CheckFailure, match="elbo_estimate raised RuntimeError"):
-        checks.elbo_estimate(crash)
+    def crash():
+        return {"ELBO": "reparameterization"}["P(z1 > 0)"]
+    with pytest.raises(CheckFailure, match="gradient_choice raised KeyError"):
+        checks.gradient_choice(crash)
 
 
 def test_derive_exercises_cannot_hand_the_work_to_torch_or_the_course():
@@ -398,8 +313,30 @@ def test_derive_exercises_cannot_hand_the_work_to_torch_or_the_course():
         checks.elbo_gap(lambda mu_q, Sigma_q, mu_post, Sigma_post: _lesson5._elbo_gap(mu_q, Sigma_q, mu_post, Sigma_post))
     with pytest.raises(CheckFailure, match="implement weight_second_moment yourself"):
         checks.weight_second_moment(lambda *a: _lesson5._weight_second_moment(*a))
+    with pytest.raises(CheckFailure, match="implement best_q_prediction yourself"):
+        checks.best_q_prediction(lambda: _lesson5._best_q_prediction())
+    with pytest.raises(CheckFailure, match="implement elbo_diagnosis yourself"):
+        checks.elbo_diagnosis(lambda: _lesson5._elbo_diagnosis())
+    with pytest.raises(CheckFailure, match="implement iwae_choice yourself"):
+        checks.iwae_choice(lambda: _lesson5._iwae_choice())
 
 
+def test_predictions_wait_for_the_learner():
+    """try_yours never hands out the course's answer to a prediction: it returns None."""
+    from vae_utils.checks._common import _PREDICTIONS, try_yours
+
+    def best_q_prediction():
+        raise NotImplementedError
+
+    def iwae_choice():
+        raise NotImplementedError
+
+    def elbo_gap(*args):
+        raise NotImplementedError
+
+    assert {"best_q_prediction", "elbo_gap", "weight_second_moment", "iwae_choice"} <= _PREDICTIONS
+    assert try_yours(best_q_prediction) is None and try_yours(iwae_choice) is None
+    assert try_yours(elbo_gap, zero := torch.zeros(2), torch.eye(2), zero, torch.eye(2)) is None
 def test_course_versions_match_closed_forms_and_simulation():
     """The fallbacks behind try_yours: the gap is torch's KL, and 1 + CV² agrees with lesson 4's
     isotropic formula and with a Monte Carlo second moment where it is finite."""
@@ -427,8 +364,8 @@ def test_course_versions_match_closed_forms_and_simulation():
 
 def test_checks_are_exported_with_docstrings():
     from vae_utils.checks import _lesson5
-    assert set(_lesson5.__all__) == {"kl_to_prior", "elbo_gap", "reparameterized_sample", "elbo_estimate",
-                                     "weight_second_moment"}
+    assert set(_lesson5.__all__) == {"best_q_prediction", "elbo_gap", "elbo_diagnosis", "gradient_choice",
+                                     "weight_second_moment", "iwae_choice"}
     for name in _lesson5.__all__:
         assert getattr(checks, name) is getattr(_lesson5, name)
         assert "Source:" in getattr(_lesson5, name).__doc__

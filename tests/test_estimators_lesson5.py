@@ -240,6 +240,7 @@ def test_figures_draw_and_state_their_findings():
         demos.plot_training_loss(-lw, -7.0, -7.05),
         demos.plot_gradients(torch.randn(100, 2, dtype=torch.float64), 3 * torch.randn(100, 2, dtype=torch.float64),
                              torch.tensor([-4.0, -5.0])),
+        demos.plot_three_qs(demos.three_qs(model, x), post, {"A": demos.ORANGE, "B": demos.BLUE, "C": demos.VERMILLION}),
     ]
     assert "nats above −log p(x) on average" in figs[5].axes[0].get_title()
     labels = [t.get_text() for t in figs[5].axes[0].get_legend().get_texts()]
@@ -249,6 +250,49 @@ def test_figures_draw_and_state_their_findings():
     assert "score function has" in figs[6].axes[0].get_title()
     assert "Averaging the logs loses" in figs[0].axes[1].get_title()
     assert figs[4].axes[1].get_title().endswith("at K = 2") and figs[4].axes[0].get_xscale() == "log"
+    assert [ax.get_title() for ax in figs[7].axes] == [f"q {n} against the posterior" for n in "ABC"]
+    assert not any(ch.isdigit() for ax in figs[7].axes for ch in ax.get_title())   # a prediction: no numbers shown
     for fig in figs:
         assert all(ax.get_title() for ax in fig.axes)
         plt.close(fig)
+
+
+def test_broken_elbo_runs_carry_the_slips_the_diagnosis_names():
+    """Lesson 5's three broken estimators against closed forms: run 1 is the exact ELBO of
+    N(μ, σ⁴) (logvar read as log σ), run 2 the ELBO minus E_q[log p(z)] (no prior term), run 3
+    the ELBO minus 2 H(q) (log q added) — and only run 2 exceeds log p(x)."""
+    from vae_utils.checks import _lesson5
+    model, x = demos.lesson5_model()
+    post = model.posterior(x)
+    qs = {"prior": demos.diag_q(torch.zeros(1, 2, dtype=torch.float64), torch.zeros(1, 2, dtype=torch.float64)),
+          "off": demos.diag_q(torch.tensor([[-0.4, -0.2]], dtype=torch.float64),
+                              torch.log(torch.tensor([[0.49, 0.49]], dtype=torch.float64))),
+          "marginals": demos.diag_q(post.mean, torch.log(post.covariance_matrix[0].diagonal()).unsqueeze(0))}
+    runs = demos.broken_elbo_runs(model, x, qs, 40_000, seed=3)
+    assert set(runs) == set(_lesson5._elbo_diagnosis())
+    elbo_q = torch.cat([demos.exact_elbo(model, x, q) for q in qs.values()])
+    squared = torch.cat([demos.exact_elbo(model, x, demos.diag_q(q.mean, 2 * torch.log(q.variance))) for q in qs.values()])
+    minus_log_prior = torch.cat([math.log(2 * math.pi) + 0.5 * (q.mean ** 2 + q.variance).sum(-1) for q in qs.values()])
+    entropy = torch.cat([q.entropy() for q in qs.values()])
+    torch.testing.assert_close(runs["run 1"], squared, atol=0.15, rtol=0)
+    torch.testing.assert_close(runs["run 2"], elbo_q + minus_log_prior, atol=0.15, rtol=0)
+    torch.testing.assert_close(runs["run 3"], elbo_q - 2 * entropy, atol=0.15, rtol=0)
+    log_px = model.log_marginal(x)
+    assert (runs["run 2"][1:] > log_px).all() and (runs["run 1"] < log_px).all() and (runs["run 3"] < log_px).all()
+
+
+def test_three_qs_are_what_the_exercise_says():
+    """A round and centred with variance 0.3; B the best diagonal q; C the posterior's covariance,
+    its mean moved by 0.8 along the eigenvector of the largest eigenvalue."""
+    model, x = demos.lesson5_model()
+    post = model.posterior(x)
+    qs = demos.three_qs(model, x)
+    m, S = post.mean[0], post.covariance_matrix[0]
+    torch.testing.assert_close(qs["A"].covariance_matrix[0], 0.3 * torch.eye(2, dtype=torch.float64))
+    torch.testing.assert_close(qs["B"].covariance_matrix[0], torch.diag(demos.best_diag_q(model, x).variance[0]))
+    torch.testing.assert_close(qs["C"].covariance_matrix[0], S)
+    shift = qs["C"].mean[0] - m
+    assert abs(shift.norm().item() - 0.8) < 1e-12
+    torch.testing.assert_close(S @ shift, torch.linalg.eigvalsh(S)[-1] * shift)
+    for name in "AB":
+        torch.testing.assert_close(qs[name].mean[0], m)

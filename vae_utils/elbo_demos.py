@@ -3,8 +3,9 @@
 Lessons 5 and 5b keep the lines they teach in the notebooks — the Monte Carlo ELBO, the
 closed-form KL, the reparameterized sample, the score-function gradient, the IWAE bound —
 and import from here what only carries them: the closed-form ELBO of the linear-Gaussian
-model (the yardstick every estimate is compared with), the best diagonal q, the loops that
-fit a q or a linear encoder by gradient ascent, the replicated IWAE draws, and the figures.
+model (the yardstick every estimate is compared with), the best diagonal q, the three q and
+the broken ELBO estimators of lesson 5's exercises, the loops that fit a q or a linear encoder
+by gradient ascent, the replicated IWAE draws, and the figures.
 
 Every tensor is float64 and every log-density, ELBO, KL and gap is in nats. q is a
 ``torch.distributions`` Gaussian over z with batch shape (B,) and event shape (k,):
@@ -33,8 +34,8 @@ from .plotting import OKABE_ITO
 __all__ = [
     "BLACK", "ORANGE", "SKY", "GREEN", "BLUE", "VERMILLION", "PURPLE",
     "lesson5_model", "diag_q", "mean_cov", "exact_elbo_terms", "exact_elbo", "best_diag_q",
-    "ellipse", "fit_q", "train_linear_encoder", "gap_split", "iwae_curves",
-    "plot_jensen", "plot_gaps", "plot_training_loss", "plot_gradients", "plot_fits", "plot_amortization", "plot_iwae",
+    "three_qs", "broken_elbo_runs", "ellipse", "fit_q", "train_linear_encoder", "gap_split", "iwae_curves",
+    "plot_jensen", "plot_gaps", "plot_three_qs", "plot_training_loss", "plot_gradients", "plot_fits", "plot_amortization", "plot_iwae",
 ]
 
 # Okabe–Ito colours (vae_utils.plotting.OKABE_ITO), distinguishable with every common
@@ -134,6 +135,59 @@ def best_diag_q(model: LinearGaussianLVM, x: Tensor) -> Independent:
     post = model.posterior(x)
     var = 1 / torch.linalg.inv(post.covariance_matrix).diagonal(dim1=-2, dim2=-1)
     return diag_q(post.mean, torch.log(var))
+
+
+def three_qs(model: LinearGaussianLVM, x: Tensor) -> dict[str, MultivariateNormal]:
+    """The three q of lesson 5's prediction exercise (§5), each a ``MultivariateNormal`` over z
+    with batch shape (1,), built from the exact posterior N(m, Σ) of x:
+
+    * "A": round, centred, N(m, 0.3 I) — as wide as the posterior in every direction and more;
+    * "B": the best diagonal q, N(m, diag(1/Λ_jj)) with Λ = Σ⁻¹ (lesson 5b, §3);
+    * "C": the posterior's own shape, its mean moved by 0.8 along the posterior's long axis
+      (the eigenvector of Σ with the largest eigenvalue, sign fixed so its first entry is > 0).
+
+    Args:
+        model: a ``LinearGaussianLVM`` with k = 2. x: one data point, shape (1, d).
+    Returns:
+        name → q, in the order A, B, C.
+    """
+    post = model.posterior(x)
+    m, S = post.mean[0], post.covariance_matrix[0]
+    k = m.shape[-1]
+    _, V = torch.linalg.eigh(S)
+    long_axis = V[:, -1] * torch.sign(V[0, -1])
+    covs = {"A": 0.3 * torch.eye(k, dtype=S.dtype), "B": torch.diag(1 / torch.linalg.inv(S).diagonal()), "C": S}
+    means = {"A": m, "B": m, "C": m + 0.8 * long_axis}
+    return {n: MultivariateNormal(means[n].unsqueeze(0), covs[n].unsqueeze(0)) for n in ("A", "B", "C")}
+
+
+def broken_elbo_runs(model: LinearGaussianLVM, x: Tensor, qs: dict, n_samples: int = 20_000,
+                     seed: int = 0) -> dict[str, Tensor]:
+    """Three Monte Carlo ELBO estimators with one slip each, run on diagonal q (lesson 5, §5).
+
+    Which slip each run carries is the exercise ``elbo_diagnosis``; the slips are among those
+    the exercise lists. Each run draws ``n_samples`` reparameterized samples of every q from a
+    generator seeded with ``seed``.
+
+    Args:
+        model: the linear-Gaussian model. x: one data point, shape (1, d).
+        qs: name → diagonal q (``diag_q``) with batch shape (1,).
+    Returns:
+        "run 1", "run 2", "run 3" → estimates, shape (len(qs),), nats, in the order of ``qs``.
+    """
+    g = torch.Generator().manual_seed(seed)
+    out = {"run 1": [], "run 2": [], "run 3": []}
+    for q in qs.values():
+        mu, var = q.mean, q.variance
+        eps = torch.randn(n_samples, *mu.shape, generator=g, dtype=_F64)
+        z = mu + var.sqrt() * eps
+        log_lik, log_prior, log_q = model.likelihood(z).log_prob(x), model.prior.log_prob(z), q.log_prob(z)
+        z_s = mu + var * eps                          # σ = exp(logvar) instead of exp(logvar / 2)
+        out["run 1"].append((model.likelihood(z_s).log_prob(x) + model.prior.log_prob(z_s)
+                             - Independent(Normal(mu, var), 1).log_prob(z_s)).mean(0))
+        out["run 2"].append((log_lik - log_q).mean(0))
+        out["run 3"].append((log_lik + log_prior + log_q).mean(0))
+    return {run: torch.cat(v) for run, v in out.items()}
 
 
 def ellipse(mean, cov, n_std: float = 2.0, n: int = 200) -> np.ndarray:
@@ -364,6 +418,33 @@ def plot_gaps(candidates: dict, gaps: dict, colors: dict):
     ax.invert_yaxis()
     ax.set(xlabel="log p(x) − ELBO(q) = KL(q ‖ p(z|x))  (nats)", xlim=(0, max(gaps.values()) * 1.2),
            title="The gap is the KL to the posterior: zero only at the posterior")
+    fig.tight_layout()
+    return fig
+
+
+def plot_three_qs(qs: dict, post: MultivariateNormal, colors: dict):
+    """Lesson 5, §5: each q's 2-σ contour over the exact posterior's, one panel per q, no numbers.
+
+    Args:
+        qs: name → Gaussian q over a 2-D z, batch shape (1,). post: the exact posterior, batch
+            shape (1,). colors: name → matplotlib colour.
+    Returns:
+        The matplotlib figure.
+    """
+    fig, axes = plt.subplots(1, len(qs), figsize=(4 * len(qs), 3.8), sharex=True, sharey=True)
+    pm, pS = mean_cov(post)
+    e_post = ellipse(pm[0], pS[0], 2.0)
+    for ax, (name, q) in zip(np.atleast_1d(axes), qs.items()):
+        qm, qS = mean_cov(q)
+        e = ellipse(qm[0], qS[0], 2.0)
+        ax.plot(e_post[0], e_post[1], color=BLACK, lw=2.5, label="posterior p(z|x)")
+        ax.plot(*pm[0].numpy(), "+", color=BLACK, ms=10)
+        ax.plot(e[0], e[1], color=colors[name], lw=2, ls="--", label=f"q {name}")
+        ax.plot(*qm[0].numpy(), "x", color=colors[name], ms=8)
+        ax.set(xlabel="z1 (latent units)", aspect="equal", title=f"q {name} against the posterior")
+        ax.legend(loc="lower left", fontsize=9)
+    np.atleast_1d(axes)[0].set_ylabel("z2 (latent units)")
+    fig.suptitle("2-σ contours: which q has the smallest gap KL(q ‖ p(z|x))?", y=1.02)
     fig.tight_layout()
     return fig
 

@@ -1,11 +1,21 @@
-"""Checks for the exercises of lessons 5 and 5b: the closed-form KL to the prior, the ELBO's
-gap as a KL between two Gaussians (derived), the reparameterized sample, the Monte Carlo
-ELBO, and the second moment of the importance weights of a Gaussian q (derived).
+"""Checks for the exercises of lessons 5 and 5b:
 
-Every reference comes from ``vae_utils`` or ``torch.distributions``: ``kl_normal_std_normal``,
-``kl_divergence`` of two ``MultivariateNormal``, and the exact ``LinearGaussianLVM`` (log p(x)
-and the posterior, so the exact ELBO is log p(x) − KL(q ‖ p(z|x))). Hidden inputs are seeded; checks that run the learner's random
-code do so inside ``torch.random.fork_rng``, so the learner's own random stream is untouched.
+* ``best_q_prediction`` — which of three Gaussian q has the smallest gap, predicted from their
+  contours before anything measures it (judge, lesson 5);
+* ``elbo_gap`` — the ELBO's gap as a KL between two Gaussians, derived (lesson 5);
+* ``elbo_diagnosis`` — three broken ELBO estimators matched to their slips from their numbers
+  (judge, lesson 5);
+* ``gradient_choice`` — the score-function or the reparameterization gradient, chosen for two
+  problems from their measured bias and variance (judge, lesson 5b);
+* ``weight_second_moment`` — the second moment of the importance weights of a Gaussian q,
+  derived (lesson 5b);
+* ``iwae_choice`` — a proposal and K for the IWAE bound to come within 0.05 nats of log p(x),
+  graded within a band on the measured E[L_K] (judge, lesson 5b).
+
+Every reference comes from ``vae_utils`` or ``torch.distributions``: ``kl_divergence`` of two
+``MultivariateNormal``, the exact ``LinearGaussianLVM`` (log p(x) and the posterior, so the
+exact ELBO is log p(x) − KL(q ‖ p(z|x))) and ``iwae_bound``. Hidden inputs are seeded; the
+judge exercises' answers are choices about the lesson's own model, which has no hidden inputs.
 """
 from __future__ import annotations
 
@@ -14,254 +24,77 @@ import math
 import torch
 from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
 
-from ..estimators import kl_normal_std_normal
+from ..estimators import iwae_bound
 from ..lvm import LinearGaussianLVM
-from ._common import hidden_model, exercise, fallback_for, gen, manual_seed, as_tensor, call, expect_close, expect_shape, fail, passed
+from ._common import exercise, fallback_for, gen, as_tensor, call, expect_close, fail, manual_seed, passed
 
-__all__ = ["kl_to_prior", "elbo_gap", "reparameterized_sample", "elbo_estimate", "weight_second_moment"]
+__all__ = ["best_q_prediction", "elbo_gap", "elbo_diagnosis", "gradient_choice", "weight_second_moment", "iwae_choice"]
 
 _F64 = torch.float64
-_KL_FORMULA = "KL = 0.5 * (mu**2 + logvar.exp() - logvar - 1).sum(dim=-1)"
 
 
 def _close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-6, rtol: float = 1e-6) -> bool:
     return a.shape == b.shape and bool(torch.all((a - b).abs() <= atol + rtol * b.abs()))
 
 
-@exercise("vae_utils.estimators.kl_normal_std_normal")
-def kl_to_prior(fn) -> None:
-    """Check ``fn(mu, logvar) -> KL(N(mu, diag exp(logvar)) ‖ N(0, I))``, summed over the last dim.
+# --- lesson 5: which q has the smallest gap? (predicted) -------------------------------------------
 
-    Calls ``fn`` on a hidden (6, 3) batch of means and log-variances and on mu = logvar = 0
-    (KL = 0), and compares with ``vae_utils.estimators.kl_normal_std_normal``. Recognises the
-    usual slips — the wrong sign, ``logvar`` read as log σ, σ where σ² belongs, a missing ½ or
-    − 1, a mean instead of a sum — and names them.
-
-    Source: Kingma & Welling 2014, "Auto-Encoding Variational Bayes", appendix B.
-    """
-    g = gen(505)
-    mu = torch.randn(6, 3, generator=g, dtype=_F64)
-    logvar = 1.5 * torch.randn(6, 3, generator=g, dtype=_F64)
-    out = as_tensor(call(fn, mu.clone(), logvar.clone(), name="kl_to_prior"), "kl_to_prior(mu, logvar)")
-    expected = kl_normal_std_normal(mu, logvar)
-    if out.shape == (6, 3):
-        fail("kl_to_prior returned one number per latent coordinate, shape (6, 3); expected one per row, (6,).",
-             "the KL of a diagonal Gaussian is the sum of the per-coordinate KLs: .sum(dim=-1).")
-    expect_shape(out, (6,), "kl_to_prior(mu, logvar) for mu and logvar of shape (6, 3)",
-                 "sum over the last (latent) dimension only: one KL per row.")
-    if not _close(out, expected):
-        var = logvar.exp()
-        diagnoses = [
-            (-expected, "the KL has the wrong sign: a KL divergence is never negative.",
-             "KL(q ‖ p) = E_q[log q(z) − log p(z)]; " + _KL_FORMULA),
-            (0.5 * (mu ** 2 + (2 * logvar).exp() - 2 * logvar - 1).sum(-1),
-             "you read logvar as log σ: the formula used σ² = exp(2·logvar).",
-             "logvar is log σ², so σ² = logvar.exp() and log σ² = logvar itself."),
-            (0.5 * (mu ** 2 + var.sqrt() - logvar - 1).sum(-1),
-             "the formula uses σ where it needs the variance σ².",
-             "σ² = exp(logvar), not exp(0.5 * logvar); " + _KL_FORMULA),
-            (0.5 * (mu ** 2 + var.sqrt() - 0.5 * logvar - 1).sum(-1),
-             "the formula uses σ and log σ where it needs σ² and log σ².",
-             "the KL of N(μ, σ²) from N(0, 1) is ½(μ² + σ² − log σ² − 1) per coordinate."),
-            (2 * expected, "every value is twice the KL: the factor ½ is missing.", _KL_FORMULA),
-            (expected + 0.5 * 3, "every value is too large by ½ per coordinate: the − 1 is missing.",
-             _KL_FORMULA),
-            (expected / 3, "the values are a third of the KL: you averaged over the latent dimension.",
-             "sum the per-coordinate KLs over the last dimension, do not average them."),
-        ]
-        for wrong, message, hint in diagnoses:
-            if _close(out, wrong):
-                fail(message, hint)
-        expect_close(out, expected, "kl_to_prior(mu, logvar)", hint=_KL_FORMULA)
-    zero = as_tensor(call(fn, torch.zeros(2, 4, dtype=_F64), torch.zeros(2, 4, dtype=_F64),
-                          name="kl_to_prior"), "kl_to_prior(0, 0)")
-    expect_shape(zero, (2,), "kl_to_prior(mu, logvar) for mu and logvar of shape (2, 4)",
-                 "sum over the last dimension only.")
-    expect_close(zero, torch.zeros(2, dtype=_F64), "KL of N(0, I) from itself", atol=1e-9,
-                 hint="with mu = 0 and logvar = 0, q is the prior and the KL must be 0.")
-    passed("kl_to_prior matches the closed form ½ Σ (μ² + σ² − log σ² − 1) with σ² = exp(logvar).")
-
-
-@exercise("vae_utils.vae.VAE.reparameterize")
-def reparameterized_sample(fn) -> None:
-    """Check ``fn(mu, logvar, n_samples) -> z`` of shape (n_samples, *mu.shape), z = mu + σ ε.
-
-    Three things are checked on a hidden 3-D diagonal Gaussian: gradients reach ``mu`` and
-    ``logvar`` (a sample drawn with ``.sample()`` or ``torch.normal`` cuts them); the
-    gradients are exactly those of z = mu + exp(½ logvar) ε, i.e. ∂z/∂logvar = ½ (z − mu); and
-    20,000 draws have mean ``mu`` and standard deviation σ = exp(½ logvar).
-
-    Source: Kingma & Welling 2014, §2.4; Rezende, Mohamed & Wierstra 2014, §3.
-    """
-    n = 20_000
-    mu = torch.tensor([0.5, -1.0, 2.0], dtype=_F64, requires_grad=True)
-    logvar = torch.tensor([-1.5, 0.8, 2.0], dtype=_F64, requires_grad=True)
-    sigma = torch.exp(0.5 * logvar.detach())
-    with torch.random.fork_rng():
-        manual_seed(606)
-        z = call(fn, mu, logvar, n, name="reparameterized_sample")
-    if not isinstance(z, torch.Tensor):
-        fail(f"reparameterized_sample should return a tensor, got {type(z).__name__}.",
-             "return z = mu + sigma * eps as a torch tensor.")
-    expect_shape(z, (n, 3), "reparameterized_sample(mu, logvar, n_samples) for mu of shape (3,)",
-                 "draw eps = torch.randn(n_samples, *mu.shape): one row per sample.")
-    if not z.requires_grad:
-        fail("no gradient reaches mu and logvar: z was drawn by a sampler (.sample(), torch.normal), "
-             "which cuts the computation graph.",
-             "draw the noise separately, eps = torch.randn(...), then compute z = mu + sigma * eps.")
-    c = torch.randn(n, 3, generator=gen(607), dtype=_F64)
-    g_mu, g_logvar = torch.autograd.grad((z * c).sum(), (mu, logvar), allow_unused=True)
-    if g_mu is None or g_logvar is None:
-        missing = "mu" if g_mu is None else "logvar"
-        fail(f"z does not depend on {missing}, so no gradient reaches it.",
-             "z = mu + torch.exp(0.5 * logvar) * eps uses both.")
-    zd = z.detach().to(_F64)
-    want_mu = c.sum(0)
-    want_logvar = (c * 0.5 * (zd - mu.detach())).sum(0)
-    if not _close(g_mu.to(_F64), want_mu, atol=1e-6, rtol=1e-6):
-        fail("the gradient of z with respect to mu is not 1: z should be mu plus noise.",
-             "z = mu + sigma * eps, with mu added once, not scaled.")
-    if not _close(g_logvar.to(_F64), want_logvar, atol=1e-6, rtol=1e-4):
-        if _close(g_logvar.to(_F64), 2 * want_logvar, atol=1e-6, rtol=1e-4):
-            fail("z scales the noise by exp(logvar) = σ², not by σ.",
-                 "logvar is log σ², so σ = torch.exp(0.5 * logvar).")
-        fail("the gradient of z with respect to logvar is not that of mu + exp(0.5 * logvar) * eps.",
-             "σ = torch.exp(0.5 * logvar): the standard deviation, from the log-variance.")
-    eps = (zd - mu.detach()) / sigma
-    m, s = eps.mean(0), eps.std(0)
-    if torch.any(s < 0.1):
-        fail(f"the {n:,} draws barely differ: the noise eps = (z − mu)/σ has standard deviation "
-             f"{s.numpy().round(3)}, expected 1.",
-             "draw a fresh eps for every sample: eps = torch.randn(n_samples, *mu.shape).")
-    if torch.any(m.abs() > 5 / math.sqrt(n)):
-        fail(f"the noise eps = (z − mu)/σ has mean {m.numpy().round(3)}, expected 0.",
-             "eps must be standard normal: torch.randn, not torch.rand.")
-    if torch.any((s - 1).abs() > 5 / math.sqrt(2 * n)):
-        fail(f"the noise eps = (z − mu)/σ has standard deviation {s.numpy().round(3)}, expected 1 "
-             f"(checked on {n:,} draws).",
-             "eps must be standard normal, torch.randn; a fresh draw for every sample.")
-    passed(f"reparameterized_sample gives z = mu + exp(½ logvar) ε: gradients reach mu and logvar, and {n:,} "
-           "draws have the right mean and spread.")
-
-
-
-
-def _diag(mu: torch.Tensor, logvar: torch.Tensor) -> Independent:
-    return Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
-
-
-def _exact_elbo(model: LinearGaussianLVM, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """ELBO = log p(x) − KL(q ‖ p(z|x)), exact for the linear-Gaussian model."""
-    q = MultivariateNormal(mu, scale_tril=torch.diag_embed(torch.exp(0.5 * logvar)))
-    return model.log_marginal(x) - kl_divergence(q, model.posterior(x))
-
-
-@exercise("vae_utils.estimators.elbo", "vae_utils.estimators.log_marginal_is")
-def elbo_estimate(fn) -> None:
-    """Check ``fn(model, x, mu, logvar, n_samples) -> (B,)``: the Monte Carlo ELBO of each data point.
-
-    q(z|x) = N(mu, diag exp(logvar)) with batch (B,). On a hidden linear-Gaussian model with
-    B = 3 data points, 40,000 samples must land within five standard errors of the exact
-    ELBO log p(x) − KL(q ‖ p(z|x)); the estimate must be differentiable in ``mu`` (sampled by
-    reparameterization) with a gradient within Monte Carlo error of the exact one. Either
-    form is accepted: the mean of log p(x, z) − log q(z), or the mean of log p(x|z) minus the
-    closed-form KL. Names the common slips: logvar read as log σ, a missing − log q(z) or
-    log p(z) term, the sign of log q(z), averaging over the batch.
-
-    Source: Kingma & Welling 2014, eqs. 2–3 and 7; Kingma & Welling 2019, §2.2.
-    """
-    model, x = hidden_model(4, 2, 0.8, 707, n_x=3)
+def _lesson5_gaps() -> dict[str, float]:
+    """Exact gaps KL(q ‖ p(z|x)) of lesson 5's three q (``elbo_demos.three_qs``), nats."""
+    from ..elbo_demos import lesson5_model, three_qs
+    model, x = lesson5_model()
     post = model.posterior(x)
-    g = gen(708)
-    mu0 = post.mean + 0.3 * torch.randn(3, 2, generator=g, dtype=_F64)
-    # Log-variances well away from 0 and from each other, so that reading logvar as log σ,
-    # or dropping a term, moves the ELBO by many standard errors.
-    logvar0 = torch.tensor([[-1.5, 0.5], [0.5, -1.5], [-1.0, 0.6]], dtype=_F64)
-    n = 40_000
-    mu, logvar = mu0.clone().requires_grad_(True), logvar0.clone().requires_grad_(True)
-    with torch.random.fork_rng():
-        manual_seed(709)
-        out = call(fn, model, x.clone(), mu, logvar, n, name="elbo_estimate")
-    if not isinstance(out, torch.Tensor):
-        fail(f"elbo_estimate should return a tensor, got {type(out).__name__}.",
-             "return the mean over samples of log p(x, z) − log q(z), one number per data point.")
-    if out.dim() == 0:
-        fail("elbo_estimate returned a single number; expected one ELBO per data point, shape (3,).",
-             "average over the samples (dim 0) only, not over the batch.")
-    expect_shape(out, (3,), "elbo_estimate for a batch of 3 data points",
-                 "z = mu + sigma * eps has shape (n_samples, B, k); log-weights (n_samples, B); "
-                 "average over dim 0.")
+    return {name: kl_divergence(q, post).item() for name, q in three_qs(model, x).items()}
 
-    # Reference, with Monte Carlo tolerance from the spread of both accepted forms.
-    with torch.no_grad():
-        expected = _exact_elbo(model, x, mu0, logvar0)
-        q = _diag(mu0, logvar0)
-        zs = mu0 + torch.exp(0.5 * logvar0) * torch.randn(
-            n, 3, 2, generator=gen(710), dtype=_F64)
-        log_lik = model.likelihood(zs).log_prob(x)
-        log_w = log_lik + model.prior.log_prob(zs) - q.log_prob(zs)
-        spread = torch.maximum(log_w.std(0), log_lik.std(0))
-        tol = 5 * spread / math.sqrt(n) + 1e-6
-        value = out.detach().to(_F64)
-        if torch.any((value - expected).abs() > tol):
-            entropy = q.entropy()
-            mean_log_prior = (model.prior.log_prob(zs)).mean(0)
-            diagnoses = [
-                (_exact_elbo(model, x, mu0, 2 * logvar0),
-                 "the estimate matches a q with σ = exp(logvar): you read logvar as log σ.",
-                 "logvar is log σ², so sigma = torch.exp(0.5 * logvar)."),
-                (expected - entropy,
-                 "the estimate is E_q[log p(x, z)]: the − log q(z) term is missing.",
-                 "ELBO = mean of log p(x|z) + log p(z) − log q(z) over the samples."),
-                (expected - 2 * entropy,
-                 "log q(z) enters with the wrong sign.",
-                 "ELBO = mean of log p(x|z) + log p(z) − log q(z): q's log-density is subtracted."),
-                (expected - mean_log_prior,
-                 "the estimate lacks the prior term log p(z).",
-                 "log p(x, z) = log p(x|z) + log p(z): both enter the ELBO "
-                 "(or use log p(x|z) minus the closed-form KL)."),
-            ]
-            # Name the slip whose value lies nearest, if it is within Monte Carlo reach.
-            dist = [float(((value - wrong).abs() / tol).max()) for wrong, _, _ in diagnoses]
-            j = min(range(len(dist)), key=dist.__getitem__)
-            if dist[j] < 3:
-                fail(diagnoses[j][1], diagnoses[j][2])
-            i = int(torch.argmax((value - expected).abs() - tol))
-            fail(f"the ELBO of data point {i} is {value[i].item():.4f}, expected {expected[i].item():.4f} "
-                 f"± {tol[i].item():.4f} (5 standard errors of a {n:,}-sample estimate).",
-                 "ELBO ≈ mean over samples of model.likelihood(z).log_prob(x) + model.prior.log_prob(z) "
-                 "− q.log_prob(z), with z = mu + exp(0.5 * logvar) * eps.")
-        if torch.any(value > model.log_marginal(x) + tol):
-            fail("the estimate lies above log p(x), which no ELBO can do on average.",
-                 "check the sign of each term.")
 
-    if not out.requires_grad:
-        fail("the estimate cannot be differentiated with respect to mu and logvar: the samples were "
-             "drawn with .sample(), which cuts the gradient.",
-             "draw z = mu + exp(0.5 * logvar) * eps (or q.rsample()), so gradients flow into mu and logvar.")
-    (g_mu,) = torch.autograd.grad(out.sum(), (mu,), allow_unused=True)
-    if g_mu is None:
-        fail("no gradient reaches mu.", "z = mu + exp(0.5 * logvar) * eps must use mu.")
-    mu_e = mu0.clone().requires_grad_(True)
-    (want,) = torch.autograd.grad(_exact_elbo(model, x, mu_e, logvar0).sum(), (mu_e,))
-    with torch.no_grad():
-        # Per-sample gradients of both accepted forms: ∇_z log p(x, z) and ∇_z log p(x|z) − mu.
-        resid = (x - zs @ model.W.T - model.b) @ model.W / model.sigma ** 2
-        spread = torch.maximum((resid - zs).std(0), resid.std(0))
-        tol_g = 6 * spread / math.sqrt(n) + 1e-6
-    if torch.any((g_mu.to(_F64) - want).abs() > tol_g):
-        if torch.all(g_mu.abs() <= tol_g):
-            fail("the gradient with respect to mu is about 0: the samples do not move with mu, so only "
-                 "log q(z) carries mu and its average gradient vanishes. The samples were drawn with "
-                 ".sample() or detached.",
-                 "draw z = mu + exp(0.5 * logvar) * eps (or q.rsample()), so each sample moves with mu.")
-        fail(f"the gradient of your ELBO with respect to mu is off: largest difference "
-             f"{(g_mu.to(_F64) - want).abs().max().item():.3g}, Monte Carlo tolerance "
-             f"{tol_g.max().item():.3g}.",
-             "differentiate through the samples themselves: z = mu + exp(0.5 * logvar) * eps, "
-             "with eps drawn once and not detached from mu.")
-    passed(f"elbo_estimate is within Monte Carlo error of the exact ELBO on 3 data points ({n:,} samples), "
-           "and its gradient with respect to mu is right.")
+@fallback_for("best_q_prediction", prediction=True)
+def _best_q_prediction() -> str:
+    """The course's version of exercise ``best_q_prediction``: the name of the q with the
+    smallest gap among lesson 5's three (``elbo_demos.three_qs``)."""
+    gaps = _lesson5_gaps()
+    return min(gaps, key=gaps.get)
+
+
+def _choice(value, options: tuple[str, ...], what: str, example: str) -> str:
+    if not isinstance(value, str):
+        fail(f"{what} should be a string, one of {', '.join(map(repr, options))}; got {type(value).__name__}.",
+             f"return e.g. {example}.")
+    v = value.strip().lower()
+    for o in options:
+        if v == o.lower():
+            return o
+    fail(f"{what} is {value!r}; expected one of {', '.join(map(repr, options))}.", f"return e.g. {example}.")
+
+
+@exercise("vae_utils.checks._lesson5._best_q_prediction")
+def best_q_prediction(fn) -> None:
+    """Check ``fn() -> "A" | "B" | "C"``: the q of lesson 5, §5 predicted to have the smallest gap.
+
+    The three q (``vae_utils.elbo_demos.three_qs``) are drawn as 2-σ contours over the exact
+    posterior of the lesson's linear-Gaussian model: A round and wider than the posterior's
+    short axis, B the narrow best diagonal q, C the posterior's own shape moved along its long
+    axis. The reference is the exact gap KL(q ‖ p(z|x)) by ``torch.distributions.kl_divergence``.
+    There are no hidden inputs: the choice is about the lesson's model; a wrong choice is named
+    without naming the right one.
+
+    Source: the identity log p(x) = ELBO(q) + KL(q ‖ p(z|x)) (Kingma & Welling 2019, §2.2); the
+    zero-forcing behaviour of KL(q ‖ p) (Bishop 2006, §10.1.2; Murphy 2012, §21.2.2).
+    """
+    answer = _choice(call(fn, name="best_q_prediction"), ("A", "B", "C"), "best_q_prediction()", '"A"')
+    gaps = _lesson5_gaps()
+    best = min(gaps, key=gaps.get)
+    if answer != best:
+        hints = {
+            "A": "q A is centred and covers the posterior; but KL(q ‖ p(z|x)) = E_q[log q − log p(z|x)] "
+                 "averages over q's samples: what does p(z|x) say about the ones that fall outside its "
+                 "narrow direction?",
+            "B": "q B sits inside the posterior, which KL(q ‖ p(z|x)) rewards; but it also ignores the "
+                 "correlation. Compare what each q pays along the posterior's short axis, where p(z|x) "
+                 "falls off fast, with what it pays along the long axis.",
+            "C": "moving q along the posterior's long axis is cheap; ask what the other two pay.",
+        }
+        fail(f"q {answer} does not have the smallest gap of the three.", hints[answer])
+    passed(f"q {answer} has the smallest gap of the three: the measurement below gives the numbers.")
 
 
 # --- derived closed forms: the ELBO's gap, and the second moment of the weights -------------------
@@ -291,7 +124,7 @@ def _kl_parts(mu_q, S_q, mu_p, S_p):
     return (torch.trace(P @ S_q), diff @ P @ diff, len(mu_q), torch.logdet(S_p) - torch.logdet(S_q))
 
 
-@fallback_for("elbo_gap")
+@fallback_for("elbo_gap", prediction=True)
 def _elbo_gap(mu_q, Sigma_q, mu_post, Sigma_post) -> torch.Tensor:
     """The course's version of exercise ``elbo_gap`` (for ``try_yours``): KL(N(mu_q, Sigma_q) ‖
     N(mu_post, Sigma_post)) in closed form, a 0-dim tensor in nats."""
@@ -384,7 +217,7 @@ def _whiten(mu_q, S_q, mu_p, S_p):
     return 0.5 * (C + C.T), u
 
 
-@fallback_for("weight_second_moment")
+@fallback_for("weight_second_moment", prediction=True)
 def _weight_second_moment(mu_q, Sigma_q, mu_post, Sigma_post) -> torch.Tensor:
     """The course's version of exercise ``weight_second_moment`` (for ``try_yours``):
     E_q[w²] / p(x)² = ∫ p(z|x)² / q(z) dz for Gaussian q and posterior; inf when it diverges."""
@@ -482,3 +315,179 @@ def weight_second_moment(fn) -> None:
                  hint="at q = p(z|x) every weight equals p(x): CV² = 0, so 1 + CV² = 1.")
     passed("weight_second_moment gives 1 + CV² in closed form, +inf when a whitened variance is below ½, "
            "and 1 at the posterior.")
+
+
+# --- lesson 5: three broken ELBO estimators (diagnosed) ---------------------------------------------
+
+_SLIPS = ("no log p(z)", "+ log q", "no log q", "logvar as log σ")
+_SLIP_HINTS = {
+    "no log p(z)": "without log p(z) the estimate is the ELBO minus E_q[log p(z)] = ELBO + log 2π + ½(‖μ‖² + tr Σ): "
+                   "does this run lie above the exact ELBO of each q by that much?",
+    "+ log q": "adding log q instead of subtracting it moves the estimate by 2 E_q[log q] = −2 H(q): does this "
+               "run's difference from the exact ELBO equal that for each q (q.entropy())?",
+    "no log q": "dropping − log q moves the estimate by E_q[log q] = −H(q): does this run's difference from the "
+                "exact ELBO equal that for each q (q.entropy())?",
+    "logvar as log σ": "with σ = exp(logvar) the estimator is the exact ELBO of another q, N(μ, σ⁴): it can never "
+                       "lie above log p(x), and it equals the right ELBO where logvar = 0 (the prior as q). "
+                       "Does this run do both?",
+}
+
+
+def _elbo_diagnosis() -> dict[str, str]:
+    """The slips of ``vae_utils.elbo_demos.broken_elbo_runs``, run by run."""
+    return {"run 1": "logvar as log σ", "run 2": "no log p(z)", "run 3": "+ log q"}
+
+
+@exercise("vae_utils.checks._lesson5._elbo_diagnosis")
+def elbo_diagnosis(fn) -> None:
+    """Check ``fn() -> {"run 1": slip, "run 2": slip, "run 3": slip}``: the slip of each of lesson
+    5's broken ELBO estimators (``vae_utils.elbo_demos.broken_elbo_runs``), each one of
+    "no log p(z)", "+ log q", "no log q", "logvar as log σ" (one is not used).
+
+    The runs are diagnosed from their numbers on three diagonal q against the exact ELBO and
+    log p(x): the estimate without log p(z) exceeds the ELBO by −E_q[log p(z)] (above log p(x) for
+    two of the q); "+ log q" lies 2 H(q) below it; σ = exp(logvar) gives the exact ELBO of
+    N(μ, σ⁴), equal to the right one at logvar = 0. No hidden inputs: the runs are the lesson's.
+    A wrong entry is named, with a hint about the slip chosen for it, never the right slip.
+
+    Source: the ELBO log p(x, z) − log q(z) averaged under q (Kingma & Welling 2014, eq. 3) and the
+    entropy of a Gaussian (Cover & Thomas 2006, §8.4).
+    """
+    out = call(fn, name="elbo_diagnosis")
+    want = _elbo_diagnosis()
+    if not isinstance(out, dict):
+        fail(f"elbo_diagnosis() should return a dict, got {type(out).__name__}.",
+             'return {"run 1": "...", "run 2": "...", "run 3": "..."}.')
+    if set(out) != set(want):
+        fail(f"elbo_diagnosis() has the keys {sorted(out)}; expected exactly {sorted(want)}.",
+             "one entry per run of the table.")
+    got = {run: _choice(out[run], _SLIPS, f'elbo_diagnosis()["{run}"]', '"no log q"') for run in sorted(want)}
+    if len(set(got.values())) < len(got):
+        fail("two runs were given the same slip; each run has a different one.",
+             "one of the four slips is not used.")
+    for run in sorted(want):
+        if got[run] != want[run]:
+            fail(f"{run} is not explained by {got[run]!r}.", _SLIP_HINTS[got[run]])
+    passed("elbo_diagnosis: each run matched to its slip.")
+
+
+# --- lesson 5b: which gradient estimator? (chosen from measurements) --------------------------------
+
+_ESTIMATORS = ("reparameterization", "score function")
+_PROBLEMS = {
+    "ELBO": ("the gradient in mu of the ELBO of §2.2, a smooth function of z",
+             "both estimators are unbiased there: compare the spread of one gradient sample."),
+    "P(z1 > 0)": ("the gradient in mu of P(z1 > 0) = E_q[1(z1 > 0)], a step in z",
+                  "compare each estimator's mean with the exact gradient before its spread: a pathwise "
+                  "gradient differentiates the integrand sample by sample."),
+}
+
+
+@exercise()
+def gradient_choice(fn) -> None:
+    """Check ``fn() -> {"ELBO": ..., "P(z1 > 0)": ...}``, each ``"reparameterization"`` or
+    ``"score function"``: the estimator to use for each of lesson 5b's two gradient problems.
+
+    Both are gradients in mu at q = N(0, I), measured in lesson 5b, §2.2 and §2.3. For the ELBO,
+    a smooth function of z, both estimators are unbiased and the reparameterized one has a
+    fraction of the variance: "reparameterization". For P(z1 > 0), the expectation of a step,
+    autograd's pathwise gradient is 0 for every sample (the step is flat almost everywhere)
+    while the exact gradient is φ(0) ≈ 0.399: only the score function is unbiased. No hidden
+    inputs: the answer is a judgement about the lesson's measurements.
+
+    Source: Mohamed, Rosca, Figurnov & Mnih 2020, "Monte Carlo gradient estimation in machine
+    learning" (JMLR), §§4–5 (score function; pathwise gradients need a differentiable integrand).
+    """
+    out = call(fn, name="gradient_choice")
+    if not isinstance(out, dict):
+        fail(f"gradient_choice() should return a dict, got {type(out).__name__}.",
+             'return {"ELBO": "...", "P(z1 > 0)": "..."}, each value "reparameterization" or "score function".')
+    if set(out) != set(_PROBLEMS):
+        fail(f"gradient_choice() has the keys {sorted(out)}; expected exactly {sorted(_PROBLEMS)}.",
+             "one entry per problem of §2.2–2.3, named as in the exercise.")
+    want = {"ELBO": "reparameterization", "P(z1 > 0)": "score function"}
+    for problem, (what, hint) in _PROBLEMS.items():
+        got = _choice(out[problem], _ESTIMATORS, f'gradient_choice()["{problem}"]', '"score function"')
+        if got != want[problem]:
+            fail(f"for {what}, the {got} estimator is not the better choice.", hint)
+    passed("gradient_choice: the reparameterized gradient where the integrand is smooth (lower variance, "
+           "both unbiased), the score function where it is a step (the pathwise gradient is 0, biased).")
+
+
+# --- lesson 5b: a proposal and K for the IWAE bound (chosen, then measured) --------------------------
+
+_IWAE_TARGET = 0.05       # nats: the bound must come this close to log p(x) on average
+_IWAE_BAND = 0.06         # accepted: E[log p(x) − L_K] ≤ this (the rule CV²/(2K) is asymptotic)
+_PROPOSALS = ("prior", "best diagonal q")
+
+
+def _iwae_gap(K: int, seed: int) -> tuple[float, float]:
+    """log p(x) − E[L_K] for the prior N(0, I) as q on lesson 5's data point, by Monte Carlo:
+    (estimate, its standard error), nats, from about 6·10⁵ samples in all."""
+    from ..elbo_demos import diag_q, lesson5_model
+    model, x = lesson5_model()
+    reps = max(2000, 600_000 // K)
+    zeros = torch.zeros(reps, 2, dtype=_F64)
+    with torch.random.fork_rng(devices=[]):
+        manual_seed(seed)
+        L = iwae_bound(model, x.expand(reps, x.shape[-1]), diag_q(zeros, zeros), K)
+    return (model.log_marginal(x) - L.mean()).item(), (L.std() / math.sqrt(reps)).item()
+
+
+@fallback_for("iwae_choice", prediction=True)
+def _iwae_choice() -> tuple[str, int]:
+    """The course's version of exercise ``iwae_choice``: the prior as proposal, and K from the
+    rule log p(x) − E[L_K] ≈ CV²/(2K) with lesson 5b's 1 + CV² = 3.851 of the prior (K ≥ 28.5),
+    rounded up to a power of two."""
+    return "prior", 32
+
+
+@exercise("vae_utils.checks._lesson5._iwae_choice")
+def iwae_choice(fn) -> None:
+    """Check ``fn() -> (proposal, K)``: a proposal (``"prior"`` or ``"best diagonal q"``) and a
+    number of importance samples K for which E[L_K] of lesson 5's data point lies within 0.05
+    nats of log p(x), without wasting samples.
+
+    The proposal must be the prior N(0, I): the best diagonal q's weights have infinite variance
+    (lesson 5b, Exercise 3), so no K comes with a guarantee. K is graded within a band on the
+    measured bound (the prior's IWAE bound, ``iwae_bound``, about 6·10⁵ samples): accepted when
+    log p(x) − E[L_K] ≤ 0.06 nats (the rule CV²/(2K) is asymptotic and slightly optimistic here)
+    and K/4 samples would not already reach 0.05 nats. The visible and the hidden tests differ
+    only in the Monte Carlo seed of the measurement.
+
+    Source: Burda, Grosse & Salakhutdinov 2016, theorem 1; the asymptotic gap Var(w/p(x))/(2K) of
+    Maddison et al. 2017, "Filtering variational objectives", and Domke & Sheldon 2018,
+    "Importance weighting and variational inference".
+    """
+    out = call(fn, name="iwae_choice")
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        fail(f"iwae_choice() should return (proposal, K), got {type(out).__name__}.", 'return e.g. ("prior", 10).')
+    proposal = _choice(out[0], _PROPOSALS, "the proposal", '"prior"')
+    try:
+        K = float(out[1])
+    except (TypeError, ValueError, RuntimeError):
+        fail(f"K should be a number, got {type(out[1]).__name__}.", 'return e.g. ("prior", 10).')
+    if not math.isfinite(K) or K != int(K) or K < 1:
+        fail(f"K = {out[1]!r}: a number of importance samples is a whole number ≥ 1.", "round up: math.ceil.")
+    K = int(K)
+    if proposal != "prior":
+        fail("with the best diagonal q as proposal, no K can be promised: its importance weights have "
+             "infinite variance (Exercise 3), so the bound crawls toward log p(x) with no rate to plan by.",
+             "choose the proposal whose weights have a finite second moment, then use the rule for K.")
+    if K // 4 > 128:
+        fail(f"K = {K} reaches 0.05 nats, but a quarter of it would too: that wastes samples.",
+             "log p(x) − E[L_K] ≈ CV²/(2K) for weights of finite variance; solve for the smallest K.")
+    gap, se = _iwae_gap(K, 5101)
+    if gap > _IWAE_BAND + se:
+        fail(f"with K = {K} the prior's bound is measured {gap:.3f} ± {se:.3f} nats below log p(x): more than "
+             f"{_IWAE_TARGET} nats.",
+             "log p(x) − E[L_K] ≈ CV²/(2K), with 1 + CV² the second moment of the normalised weights "
+             "(Exercise 3): solve CV²/(2K) ≤ 0.05 for K.")
+    if K // 4 >= 20:   # below 20 samples the prior's bound is measured more than 0.08 nats short
+        gap_q, se_q = _iwae_gap(K // 4, 5102)
+        if gap_q < _IWAE_TARGET - 2 * se_q:
+            fail(f"K = {K} reaches 0.05 nats, but so would K = {K // 4} (measured {gap_q:.3f} ± {se_q:.3f} nats): "
+                 "that wastes samples.",
+                 "log p(x) − E[L_K] ≈ CV²/(2K) for weights of finite variance; solve for the smallest K.")
+    passed(f"the prior with K = {K}: E[L_K] measured {gap:.3f} ± {se:.3f} nats below log p(x), within the band, "
+           "and not four times more samples than needed.")
