@@ -182,9 +182,9 @@ def broken_elbo_runs(model: LinearGaussianLVM, x: Tensor, qs: dict, n_samples: i
         eps = torch.randn(n_samples, *mu.shape, generator=g, dtype=_F64)
         z = mu + var.sqrt() * eps
         log_lik, log_prior, log_q = model.likelihood(z).log_prob(x), model.prior.log_prob(z), q.log_prob(z)
-        z_s = mu + var * eps                          # σ = exp(logvar) instead of exp(logvar / 2)
-        out["run 1"].append((model.likelihood(z_s).log_prob(x) + model.prior.log_prob(z_s)
-                             - Independent(Normal(mu, var), 1).log_prob(z_s)).mean(0))
+        z_p = eps                                     # drawn from the prior N(0, I), not from q
+        out["run 1"].append((model.likelihood(z_p).log_prob(x) + model.prior.log_prob(z_p)
+                             - q.log_prob(z_p)).mean(0))
         out["run 2"].append((log_lik - log_q).mean(0))
         out["run 3"].append((log_lik + log_prior + log_q).mean(0))
     return {run: torch.cat(v) for run, v in out.items()}

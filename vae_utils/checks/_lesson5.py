@@ -319,7 +319,7 @@ def weight_second_moment(fn) -> None:
 
 # --- lesson 5: three broken ELBO estimators (diagnosed) ---------------------------------------------
 
-_SLIPS = ("no log p(z)", "+ log q", "no log q", "logvar as log σ")
+_SLIPS = ("no log p(z)", "+ log q", "no log q", "z from the prior")
 _SLIP_HINTS = {
     "no log p(z)": "without log p(z) the estimate is the ELBO minus E_q[log p(z)] = ELBO + log 2π + ½(‖μ‖² + tr Σ): "
                    "does this run lie above the exact ELBO of each q by that much?",
@@ -327,27 +327,26 @@ _SLIP_HINTS = {
                "run's difference from the exact ELBO equal that for each q (q.entropy())?",
     "no log q": "dropping − log q moves the estimate by E_q[log q] = −H(q): does this run's difference from the "
                 "exact ELBO equal that for each q (q.entropy())?",
-    "logvar as log σ": "with σ = exp(logvar) the estimator is the exact ELBO of another q, N(μ, σ⁴): it can never "
-                       "lie above log p(x), and it equals the right ELBO where logvar = 0 (the prior as q). "
-                       "Does this run do both?",
+    "z from the prior": "with z drawn from p(z) instead of q the estimate is E_p[log p(x|z)] + KL(p(z) ‖ q): it "
+                        "equals the right ELBO only where q is the prior itself. Does this run do that?",
 }
 
 
 def _elbo_diagnosis() -> dict[str, str]:
     """The slips of ``vae_utils.elbo_demos.broken_elbo_runs``, run by run."""
-    return {"run 1": "logvar as log σ", "run 2": "no log p(z)", "run 3": "+ log q"}
+    return {"run 1": "z from the prior", "run 2": "no log p(z)", "run 3": "+ log q"}
 
 
 @exercise("vae_utils.checks._lesson5._elbo_diagnosis")
 def elbo_diagnosis(fn) -> None:
     """Check ``fn() -> {"run 1": slip, "run 2": slip, "run 3": slip}``: the slip of each of lesson
     5's broken ELBO estimators (``vae_utils.elbo_demos.broken_elbo_runs``), each one of
-    "no log p(z)", "+ log q", "no log q", "logvar as log σ" (one is not used).
+    "no log p(z)", "+ log q", "no log q", "z from the prior" (one is not used).
 
     The runs are diagnosed from their numbers on three diagonal q against the exact ELBO and
     log p(x): the estimate without log p(z) exceeds the ELBO by −E_q[log p(z)] (above log p(x) for
-    two of the q); "+ log q" lies 2 H(q) below it; σ = exp(logvar) gives the exact ELBO of
-    N(μ, σ⁴), equal to the right one at logvar = 0. No hidden inputs: the runs are the lesson's.
+    two of the q); "+ log q" lies 2 H(q) below it; z drawn from the prior gives
+    E_p[log p(x|z)] + KL(p(z) ‖ q), equal to the right ELBO where q is the prior. No hidden inputs: the runs are the lesson's.
     A wrong entry is named, with a hint about the slip chosen for it, never the right slip.
 
     Source: the ELBO log p(x, z) − log q(z) averaged under q (Kingma & Welling 2014, eq. 3) and the
