@@ -80,14 +80,14 @@ SUBMISSIONS = {
                      "    def encode(self, x):\n        h = torch.relu(self.hidden(x.flatten(1)))\n"
                      "        return self.to_mu(h), self.to_logvar(h)\n\n"
                      "    def decode(self, z):\n        return self.dec_out(torch.relu(self.dec_hidden(z)))",
-        }, {"vae_loss", "train", "active_units"}),
+        }, {"vae_loss", "train"}),
         "kl_flipped": ({
             "vae_loss": "def vae_loss(model, x):\n    mu, logvar = model.encode(x)\n"
                         "    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)\n"
                         "    recon = F.binary_cross_entropy_with_logits(model.decode(z), x, reduction='sum') / len(x)\n"
                         "    kl = (0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(dim=1)).mean()\n"
                         "    return recon + kl, recon, kl",
-        }, {"MyVAE", "train", "active_units"}),
+        }, {"MyVAE", "train"}),
         "no_step": ({
             "train": "def train(model, data, loss_fn, epochs, batch_size=128, lr=2e-3):\n"
                      "    opt = torch.optim.Adam(model.parameters(), lr=lr)\n    history = []\n"
@@ -98,7 +98,7 @@ SUBMISSIONS = {
                      "            opt.zero_grad()\n            loss.backward()\n"
                      "            total += loss.item() * len(xb)\n        history.append(total / len(data))\n"
                      "    return history",
-        }, {"MyVAE", "vae_loss", "active_units"}),
+        }, {"MyVAE", "vae_loss"}),
     },
 }
 

@@ -34,12 +34,13 @@ ARTIFACTS = REPO / "test-artifacts"
 BUILD_S = 60          # the bound for `make site` on a laptop CPU
 PAGE_MS = 30_000      # load a page, typeset its equations, draw its widgets
 
-# Three lessons: the one with a Gaussian explorer widget, the one with the most equations,
-# and lesson 6 (figures, the latent explorer, progress bars).
+# Four lessons: the one with a Gaussian explorer widget, the one with the most equations,
+# lesson 6 (figures, training progress bars) and lesson 6a (figures, the latent explorer).
 LESSONS = {
     "notebooks/01_noise_in_a_gaussian.html": {"widgets": True},
     "notebooks/05_jensen_and_elbo.html": {"widgets": False},
     "notebooks/06_vae.html": {"widgets": True},
+    "notebooks/06a_vae_latent_space.html": {"widgets": True},
 }
 
 # TeX left as text, outside code and outside MathJax's output: `$$`, `$...$`, Sphinx's
@@ -227,15 +228,15 @@ def test_lesson_page_renders(browser, server, site, path):
     response = page.request.get(f"{server}/notebooks/{notebook}")
     assert response.ok and response.json()["nbformat"] == 4
 
-    if path == "notebooks/06_vae.html":
+    if path == "notebooks/06a_vae_latent_space.html":
         ARTIFACTS.mkdir(exist_ok=True)
-        shot = ARTIFACTS / "site_lesson6.png"
+        shot = ARTIFACTS / "site_lesson6a.png"
         page.screenshot(path=str(shot), full_page=True)
         print(f"\nscreenshot: {shot}")
         explorer = page.locator(".cell_output").filter(has=page.locator(".widget-slider")).first
         if explorer.count():
             explorer.scroll_into_view_if_needed()
-            shot = ARTIFACTS / "site_lesson6_latent_explorer.png"
+            shot = ARTIFACTS / "site_lesson6a_latent_explorer.png"
             page.screenshot(path=str(shot))
             print(f"screenshot: {shot}")
     print(f"\n{path}: {n_math} equations, {len(images)} images")

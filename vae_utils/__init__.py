@@ -17,7 +17,7 @@ Each module is the distilled code of one part of the course:
                             (lessons 6–6d)
 ``vae_utils.pretrained``    ``load_pretrained``: VAEs trained with the lesson-6 recipe, shipped
 ``vae_utils.latent``        the aggregate posterior, latent densities, nearest neighbours
-                            (lesson 6)
+                            (lesson 6a)
 ``vae_utils.proposals``     the defensive mixture proposal and L_K for every K (lesson 6b)
 ``vae_utils.beyond``        a learned mixture prior, a two-level VAE, the Monte Carlo ELBO and
                             its training loop, their shipped weights (lesson 6e)

@@ -8,7 +8,7 @@ any object with
 
 Proposals and variational distributions q are ``torch.distributions`` objects with batch
 shape (B,) over z, one per data point. So the same call estimates log p(x) for the
-linear-Gaussian model of lesson 2 and for the VAE of lesson 6.
+linear-Gaussian model of lesson 2 and for the VAE of lessons 6a–6b.
 
 All results are in nats and computed in log space (log-sum-exp), so they stay finite
 when p(x) itself underflows (hundreds of dimensions). Randomness comes from torch's

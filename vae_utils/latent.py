@@ -1,5 +1,5 @@
 """The latent space of a trained VAE: the aggregate posterior, densities on a grid, and the
-digit classes that decoded images resemble (lesson 6).
+digit classes that decoded images resemble (lesson 6a).
 
 * ``aggregate_posterior`` — q(z) = (1/N) Σₙ q(z|xₙ), the distribution of the codes the
   encoder gives the training digits, as a ``torch.distributions`` mixture;
@@ -157,7 +157,7 @@ def _contours(ax, dist, colour, label, extent):
 
 def plot_aggregate_posterior(model, q_agg: Distribution, *, n_points: int = 1000, n_images: int = 30,
                              extent: float = 4.5, seed: int = 0):
-    """The prior p(z) and the aggregate posterior q(z) of a 2-D VAE, drawn together (lesson 6).
+    """The prior p(z) and the aggregate posterior q(z) of a 2-D VAE, drawn together (lesson 6a).
 
     Left: density contours of both (the regions holding 50 % and 90 % of each one's mass,
     ``mass_levels``) over samples of each; right: decoder means of ``n_images`` samples of each. Samples are drawn
@@ -211,7 +211,7 @@ def plot_aggregate_posterior(model, q_agg: Distribution, *, n_points: int = 1000
 def nearest_neighbour(images: Tensor, reference: Tensor, *, chunk_size: int = 500) -> tuple[Tensor, Tensor]:
     """For each image, the nearest image of ``reference`` (Euclidean distance over the pixels).
 
-    Lesson 6 uses it twice: ``labels[index]`` reads a decoded image as the digit of its most
+    Lesson 6a uses it twice: ``labels[index]`` reads a decoded image as the digit of its most
     similar training digit (a 1-nearest-neighbour classifier), and ``distance`` to the
     training set measures how closely generated images copy training images.
 

@@ -84,7 +84,7 @@ def plot_history(history: dict, *, axes=None):
 
 def latent_scatter(z, labels, *, ax=None, title: str | None = None, s: float = 6, seed: int = 0):
     """Scatter 2-D latent codes z (N, 2) coloured by digit label (int, 0–9), each class's label
-    drawn at its median code (lesson 6). Returns the axes.
+    drawn at its median code (lesson 6a). Returns the axes.
 
     The points are drawn in one shuffled order (a permutation seeded by ``seed``), not class
     after class: drawn class by class, the last classes would cover the first wherever they

@@ -137,7 +137,7 @@ def gaussian_explorer(n: int = 300, seed: int = 0):
                      draw, "Gaussian explorer: sliders for μ₁, μ₂, σ₁, σ₂ and ρ over samples and contours")
 
 
-# --- lesson 6: the VAE's latent space -----------------------------------------------------
+# --- lesson 6a: the VAE's latent space -----------------------------------------------------
 
 def decode_mean(model, z) -> torch.Tensor:
     """Decoder mean E[x|z] (the mean of ``model.likelihood(z)``) for latent codes z (..., d)
@@ -149,7 +149,7 @@ def decode_mean(model, z) -> torch.Tensor:
 
 
 def draw_latent(model, z, *, ax=None, title: str | None = None):
-    """Draw the decoder mean for ONE latent code z (d,) as a 28×28 image (lesson 6).
+    """Draw the decoder mean for ONE latent code z (d,) as a 28×28 image (lesson 6a).
 
     Returns (ax, image) where image is a (28, 28) tensor in [0, 1].
     Raises:
@@ -169,7 +169,7 @@ def draw_latent(model, z, *, ax=None, title: str | None = None):
 
 
 def interpolate(model, x_a, x_b, steps: int = 10) -> torch.Tensor:
-    """Decode the straight line between the encoder means of two images (lesson 6).
+    """Decode the straight line between the encoder means of two images (lesson 6a).
 
     z_t = (1 − t) μ(x_a) + t μ(x_b), t = 0 … 1.
 
@@ -195,7 +195,7 @@ def interpolate(model, x_a, x_b, steps: int = 10) -> torch.Tensor:
 
 
 def latent_explorer(model, images=None, *, n_sliders: int = 6, seed: int = 0):
-    """Sliders over the VAE's latent code, the decoded image redrawn live (lesson 6).
+    """Sliders over the VAE's latent code, the decoded image redrawn live (lesson 6a).
 
     One slider per latent dimension for the first ``n_sliders`` dimensions (the others keep
     their value), a "random z ~ p(z)" button, and "encode digit #" to start from the encoder
@@ -279,7 +279,7 @@ def latent_explorer(model, images=None, *, n_sliders: int = 6, seed: int = 0):
 
 
 def interpolation_explorer(model, x_a, x_b):
-    """A slider t ∈ [0, 1] moving along z_t = (1 − t) μ(x_a) + t μ(x_b), decoded live (lesson 6)."""
+    """A slider t ∈ [0, 1] moving along z_t = (1 − t) μ(x_a) + t μ(x_b), decoded live (lesson 6a)."""
     import ipywidgets as W
     from IPython.display import display
 
