@@ -191,3 +191,27 @@ def test_the_logvar_bug_samples_with_the_variance_as_standard_deviation(monkeypa
     kl = 4 * 0.5 * (math.exp(-2) + 2 - 1)             # per image: KL(N(0, e^−2) ‖ N(0, 1)) × 4 units
     assert hist["train_kl"][0] == pytest.approx(kl, rel=1e-5)
     assert hist["train_loss"][0] == pytest.approx(hist["train_recon"][0] + kl, rel=1e-6)
+
+
+def test_the_broken_runs_are_the_recipe_with_one_bug_each():
+    """Run 2 is train_vae with β = 784/20 from the same start (what section 2 reuses); run 1 scores
+    the intensities (its loss receives gray pixels), the reference and runs 2–3 binary samples."""
+    from vae_utils.pitfalls import broken_runs
+    from vae_utils.train import train_vae
+    from vae_utils.vae import VAE
+    g = torch.Generator().manual_seed(0)
+    train_x = torch.rand(160, 1, 28, 28, generator=g)
+    test_x = torch.bernoulli(torch.rand(40, 1, 28, 28, generator=g), generator=g)
+    runs = broken_runs(train_x, test_x, epochs=1)
+    assert list(runs) == ["reference", "run 1", "run 2", "run 3"]
+    torch.manual_seed(0)
+    direct = VAE(latent_dim=20)
+    hist = train_vae(direct, train_x, beta=784 / 20, epochs=1, device="cpu", progress=False, seed=0)
+    for p, q in zip(direct.cpu().parameters(), runs["run 2"]["model"].parameters()):
+        torch.testing.assert_close(p, q)
+    assert runs["run 2"]["history"]["train_loss"] == pytest.approx(hist["train_loss"])
+    gray = {name: bool(((r["fed"] > 0) & (r["fed"] < 1)).any()) for name, r in runs.items()}
+    assert gray == {"reference": False, "run 1": True, "run 2": False, "run 3": False}
+    assert not runs["run 1"]["history"]["dynamic_binarization"] and runs["reference"]["history"]["dynamic_binarization"]
+    for r in runs.values():
+        assert set(r["test"]) == {"loss", "recon", "kl"} and not r["model"].training
