@@ -66,7 +66,7 @@ EXERCISE_KINDS = {
     "MyVAE": "implement", "vae_loss": "implement", "train": "implement", "active_units": "implement",
     # lessons 6b-6d
     "predicted_ess_fraction": "derive", "defensive_elbo": "derive",
-    "unit_kl": "derive", "best_sigma": "derive",
+    "diagnose_runs": "judge", "unit_kl": "derive", "best_sigma": "derive",
     "count_parameters": "derive", "mixture_map": "implement",
     # lesson 6e
     "mixture_log_prob": "implement", "paired_verdict": "judge", "optimal_discriminator": "derive",

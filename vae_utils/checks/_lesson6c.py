@@ -1,12 +1,50 @@
-"""Checks for lesson 6c's exercises: which latent units a Gaussian decoder's noise collapses,
-and the output noise σ that the likelihood itself prefers."""
+"""Checks for lesson 6c's exercises: which bug broke each of three training runs (a diagnosis),
+which latent units a Gaussian decoder's noise collapses, and the output noise σ that the
+likelihood itself prefers."""
 from __future__ import annotations
 
 import torch
 
 from ._common import as_tensor, call, exercise, expect_close, expect_shape, fail, fallback_for, gen, passed
 
-__all__ = ["unit_kl", "best_sigma"]
+__all__ = ["diagnose_runs", "unit_kl", "best_sigma"]
+
+# What gives each bug away, for the hint of a wrong match (none of it says which run is which).
+_SYMPTOMS = {
+    "KL term left out": "a KL far above the reference's, and a recon far below it",
+    "KL sign flipped": "a KL that keeps growing, epoch after epoch, and a training −ELBO that rises with it",
+}
+
+
+@exercise()
+def diagnose_runs(fn) -> None:
+    """Check ``fn() -> {"run 1": bug, "run 2": bug, "run 3": bug}``: the bug of each of lesson 6c's
+    three broken runs (section 1b), each a name from ``vae_utils.pitfalls.BUGS``. A choice with
+    one right answer, so no hidden inputs: the written justification is graded by hand."""
+    from ..pitfalls import _KEY, BUGS
+    out = call(fn, name="diagnose_runs")
+    if not isinstance(out, dict):
+        fail(f"diagnose_runs should return a dict, got {type(out).__name__}.",
+             'return {"run 1": "...", "run 2": "...", "run 3": "..."}, each value a name from BUGS.')
+    if set(out) != set(_KEY):
+        fail(f"the keys should be {sorted(_KEY)}, got {sorted(map(str, out))}.",
+             'one entry per run, named as in the log: "run 1", "run 2", "run 3".')
+    unknown = [v for v in out.values() if v not in BUGS]
+    if unknown:
+        fail(f"{unknown[0]!r} is not one of the bug names.", "choose each from BUGS: " + "; ".join(BUGS) + ".")
+    if len(set(out.values())) < len(out):
+        fail("two runs got the same bug; each run has a different one.",
+             "compare the runs with each other as well as with the reference.")
+    right = sum(out[k] == v for k, v in _KEY.items())
+    if right < len(_KEY):
+        decoys = [v for v in out.values() if v in _SYMPTOMS]
+        hint = ("For each run ask three things: does the KL say the code carries information about x; "
+                "do its training −ELBO and the course's test −ELBO tell the same story as the reference's; "
+                "and what does its loss receive — the images in the row \"what the loss scores\".")
+        if decoys:
+            hint = (f"no run shows the symptom of {decoys[0]!r} — that would be {_SYMPTOMS[decoys[0]]}. " + hint)
+        fail(f"{right} of 3 runs matched.", hint)
+    passed("diagnose_runs: all three runs matched to their bugs. Sections 2–4 measure each bug in turn.")
 
 
 @exercise("vae_utils.checks._lesson6c._unit_kl")
@@ -56,9 +94,9 @@ def unit_kl(fn) -> None:
     passed(f"unit_kl: ½ log(s²/σ²) where s² > σ², 0 elsewhere — {n_active} of 9 units active at σ = {obs_sigma:.2f}.")
 
 
-@fallback_for("unit_kl")
+@fallback_for("unit_kl", prediction=True)
 def _unit_kl(data_var, obs_sigma: float) -> torch.Tensor:
-    """The course's version of exercise ``unit_kl`` (for ``try_yours``)."""
+    """The course's version of exercise ``unit_kl``: a prediction, so ``try_yours`` never shows it."""
     data_var = torch.as_tensor(data_var)
     return (0.5 * torch.log(data_var / obs_sigma ** 2)).clamp(min=0.0)
 
@@ -106,8 +144,8 @@ def best_sigma(fn) -> None:
     passed(f"best_sigma: σ*² = ‖x − μ‖²/D, per image (here σ* from {ref.min():.3f} to {ref.max():.3f}).")
 
 
-@fallback_for("best_sigma")
+@fallback_for("best_sigma", prediction=True)
 def _best_sigma(x, mu) -> torch.Tensor:
-    """The course's version of exercise ``best_sigma`` (for ``try_yours``)."""
+    """The course's version of exercise ``best_sigma``: a prediction, so ``try_yours`` never shows it."""
     return (torch.as_tensor(x) - torch.as_tensor(mu)).pow(2).mean(dim=1).sqrt()
 
