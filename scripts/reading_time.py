@@ -63,7 +63,7 @@ EXERCISE_KINDS = {
     "best_q_prediction": "judge", "elbo_gap": "derive", "elbo_diagnosis": "judge",
     "gradient_choice": "judge", "weight_second_moment": "derive", "iwae_choice": "judge",
     # lesson 6
-    "MyVAE": "implement", "vae_loss": "implement", "train": "implement", "active_units": "implement",
+    "MyVAE": "implement", "vae_loss": "implement", "train": "implement", "predicted_test_loss": "judge", "active_units": "implement",
     # lessons 6b-6d
     "predicted_ess_fraction": "derive", "defensive_elbo": "derive",
     "diagnose_runs": "judge", "unit_kl": "derive", "best_sigma": "derive",

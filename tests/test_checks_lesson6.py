@@ -9,6 +9,7 @@ from torch import nn
 from conftest import assert_check_accepts_and_flags_stub
 
 from vae_utils import checks
+from vae_utils.checks._common import CheckFailure
 from vae_utils.checks._lesson6 import _MyVAE, _vae_loss, n_parameters
 
 pytestmark = pytest.mark.usefixtures("check_inputs")
@@ -305,3 +306,33 @@ def test_correct_answers_pass_and_stubs_do_not(check, good, capsys):
 def test_plausible_wrong_answers_are_rejected(check, wrong, match):
     with pytest.raises(AssertionError, match=match):
         check(wrong)
+
+
+# --- predicted_test_loss: predict, then measure (judge) -------------------------------------
+def test_a_prediction_below_the_training_loss_by_a_few_nats_passes(capsys):
+    assert_check_accepts_and_flags_stub(checks.predicted_test_loss, lambda t: t - 6.0, capsys)
+    for drop in (1.5, 10.0, 19.0):
+        checks.predicted_test_loss(lambda t, d=drop: t - d)
+        assert capsys.readouterr().out.startswith("✓")
+
+
+@pytest.mark.parametrize("wrong,match", [
+    (lambda t: t + 3.0, "above it"),               # the usual generalization gap, the wrong side here
+    (lambda t: t, "equal to it"),
+    (lambda t: t - 0.2, "too little"),
+    (lambda t: t - 40.0, "too far"),
+    (lambda t: 100.0, "too far"),                  # a constant fits the visible input only
+    (lambda t: "lower", "one number"),
+    (lambda t: float("nan"), "finite"),
+])
+def test_wrong_predictions_are_rejected_without_the_measurement(wrong, match):
+    with pytest.raises(CheckFailure, match=match) as info:
+        checks.predicted_test_loss(wrong)
+    assert "100.9" not in str(info.value)          # the measured test −ELBO is never in a message
+
+
+def test_the_band_holds_the_lesson_s_measurement():
+    """The course's run (short recipe, seed 0, lesson 6) measured 108.4 nats training, 100.9 test."""
+    from vae_utils.checks._lesson6 import TEST_BELOW_TRAIN
+    lo, hi = TEST_BELOW_TRAIN
+    assert lo <= 108.4 - 100.9 <= hi

@@ -40,6 +40,21 @@ def test_no_grader_markup_and_each_check_prints_once(path):
             a[:20] == b[:20] for i, a in enumerate(printed) for b in printed[i + 1:]), (path.name, name, printed)
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_assertion_only_plumbing_is_out_of_the_reader_s_way(path):
+    """A code cell of several asserts and nothing else checks the lesson's own claims: its input
+    is collapsed in Lab (``jupyter.source_hidden``) and removed on the site (tag
+    ``remove-input``); nbval still runs it. One short assert beside its claim stays visible."""
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or cell.metadata.get("nbgrader"):
+            continue
+        lines = [l for l in cell.source.splitlines() if l.strip() and not l.strip().startswith("#")]
+        if len(lines) >= 2 and all(l.lstrip().startswith("assert") for l in lines):
+            assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, (path.name, i)
+            assert "remove-input" in cell.metadata.get("tags", []), (path.name, i)
+
+
 # --- What a reader sees in the committed outputs, before running anything -----------------
 WIDGET = "application/vnd.jupyter.widget-view+json"
 BOX_REPR = re.compile(r"\b(?:[VH]Box|FloatSlider|IntSlider|Output|Button)\(")

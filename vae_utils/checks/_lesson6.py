@@ -19,7 +19,7 @@ from torch.distributions import Bernoulli, Independent
 from ._common import (as_tensor, call, exercise, expect_close, expect_shape, fail, fallback_for, gen,
                       manual_seed, passed)
 
-__all__ = ["MyVAE", "vae_loss", "train", "active_units"]
+__all__ = ["MyVAE", "vae_loss", "train", "predicted_test_loss", "active_units"]
 
 IMAGE_SHAPE = (1, 28, 28)
 
@@ -467,6 +467,59 @@ def train(fn) -> None:
              "Adam with the lr argument, a step per mini-batch.")
     passed(f"train: {epochs} epochs of {n} freshly binarized digits in batches of {batch_size}, Adam at "
            f"lr {lr:g}; the check's −ELBO fell from {before:.1f} to {after:.1f} nats.")
+
+
+# --- exercise: predict the test −ELBO from the training −ELBO (judge) ------------------------
+# The learner's model is scored on the test digits thresholded once, after training on a fresh
+# Bernoulli draw of every grayscale digit each epoch: the thresholded digits are the less noisy
+# targets, so the test −ELBO lies *below* the last training −ELBO (by 7.5 nats for the course's
+# run of the short recipe, 30 epochs, seed 0; by about 5 for the recipe of 150 epochs).
+TEST_BELOW_TRAIN = (1.0, 20.0)  # nats: the band a prediction of (train − test) must fall in
+
+
+@fallback_for("predicted_test_loss", prediction=True)
+def _predicted_test_loss(train_loss: float) -> float:
+    """The course's version of exercise ``predicted_test_loss``: 6 nats below the training −ELBO."""
+    return float(train_loss) - 6.0
+
+
+@exercise("vae_utils.checks._lesson6._predicted_test_loss")
+def predicted_test_loss(fn) -> None:
+    """Check ``fn(train_loss) -> float``: a prediction of the model's test −ELBO (nats per digit)
+    from the last epoch's training −ELBO (lesson 6, §4; a judge exercise: predict, then measure).
+
+    Graded on its side and size: for training −ELBOs drawn between 95 and 160 nats, the
+    prediction must lie *below* the training number by 1 to 20 nats (``TEST_BELOW_TRAIN``). The
+    training digits are a fresh Bernoulli draw of each grayscale digit every epoch (dynamic
+    binarization, Salakhutdinov & Murray 2008), the test digits one thresholding: the second
+    are the easier targets. A constant or a prediction above the training loss fails; the
+    message says which, never by how much the measurement differs.
+    """
+    g = gen(66)
+    train_losses = [108.4] + (95 + 65 * torch.rand(3, generator=g, dtype=torch.float64)).tolist()
+    lo, hi = TEST_BELOW_TRAIN
+    for t in train_losses:
+        out = call(fn, t, name="predicted_test_loss")
+        try:
+            pred = float(out)
+        except (TypeError, ValueError, RuntimeError):
+            fail(f"predicted_test_loss({t:.1f}) should return one number (nats), got {type(out).__name__}.",
+                 "return your predicted test −ELBO, e.g. train_loss + 3 or train_loss − 3.")
+        if not math.isfinite(pred):
+            fail(f"predicted_test_loss({t:.1f}) returned {pred}.", "return a finite number of nats.")
+        if pred >= t:
+            fail(f"for a training −ELBO of {t:.1f} nats you predict a test −ELBO of {pred:.1f}: "
+                 f"{'above' if pred > t else 'equal to'} it. The measurement says otherwise.",
+                 "compare the two sets of digits the numbers score: the training digits are drawn "
+                 "afresh as Bernoulli samples of each grayscale digit every epoch; the test digits "
+                 "are thresholded once (pixel > 127 → 1). Which are the easier targets to reconstruct?")
+        if not lo <= t - pred <= hi:
+            fail(f"for a training −ELBO of {t:.1f} nats you predict a test −ELBO {t - pred:.1f} nats "
+                 f"lower: the right side, but {'too little to tell apart' if t - pred < lo else 'too far'}.",
+                 "the two sets are digits of one kind, scored by one model: the difference comes from "
+                 "how noisy each set's pixels are, and it moves with the training number.")
+    passed(f"predicted_test_loss: below the training −ELBO by {train_losses[0] - float(call(fn, train_losses[0])):.1f} "
+           f"nats — recorded; the next cell measures it.")
 
 
 # --- exercise: active units --------------------------------------------------------------
