@@ -56,9 +56,10 @@ EXERCISE_KINDS = {
     "ancestral_sample": "implement", "log_joint": "implement", "posterior_variance": "derive",
     # lesson 3
     "mc_marginal": "implement", "log_mean_exp": "implement", "samples_needed_exact": "derive",
-    "samples_needed": "implement",
+    "chosen_n_samples": "judge",
     # lesson 4
     "weight_cv2": "derive", "effective_sample_size": "implement", "make_proposal": "implement",
+    "chosen_proposal": "judge",
     # lesson 5 and 5b
     "kl_to_prior": "implement", "elbo_gap": "derive",
     "reparameterized_sample": "implement", "elbo_estimate": "implement",
