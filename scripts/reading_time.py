@@ -82,7 +82,8 @@ OLD_STATEMENTS = [  # earlier wordings of a lesson's time, replaced by --write
     r"About \d+ minutes to read and run, measured rather than guessed:.*?exercises take\.",
     r"About \d+ minutes;.*?CPU\.",
 ]
-COURSE_TOTAL = r"\*\*The whole course:\*\* about [\d.]+ hours.*?\."
+# up to the sentence's end, "rates).", and any copies of its tail an earlier, shorter pattern left behind
+COURSE_TOTAL = r"\*\*The whole course:\*\* about [\d.]+ hours.*?rates\)\.(?:py` gives the counts and the sourced rates\)\.)*"
 
 _DISPLAY = re.compile(r"\$\$.+?\$\$", re.S)
 _INLINE = re.compile(r"\$[^$\n]+\$")
