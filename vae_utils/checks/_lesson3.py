@@ -34,8 +34,8 @@ def mc_marginal(fn) -> None:
     Raises:
         CheckFailure: not a pair, wrong shape, an estimate farther than 5 standard errors from
             the exact p(x) (with a hint for log-space answers, sums instead of means, and
-            averages of log p(x|z)), or a standard error more than 15 % from the exact
-            p(x)·CV/√N (with hints for a missing √N, a division by N and a variance).
+            averages of log p(x|z)), or standard errors off the exact p(x)·CV/√N (median
+            ratio beyond 20 %, any beyond 45 %) (with hints for a missing √N, a division by N and a variance).
     """
     model, x = hidden_model(3, 2, 1.0, 31, w_scale=1.0, n_x=4)
     n = 20_000
@@ -82,10 +82,12 @@ def mc_marginal(fn) -> None:
     if abs(ratio * math.sqrt(n) - 1) < 0.15:
         fail(f"the standard errors are about √N = {math.sqrt(n):.0f} times too small.",
              "the variance of a mean of N terms is Var/N, so its standard deviation is std/√N, not std/N.")
-    if not torch.all((se_out / se - 1).abs() < 0.15):
+    # the samples' own standard deviation scatters around the exact one (more so when the terms
+    # are heavy-tailed): the median ratio within 20 %, every ratio within 45 %
+    if abs(ratio - 1) > 0.2 or not torch.all((se_out / se - 1).abs() < 0.45):
         i = int(torch.argmax((se_out / se - 1).abs()))
         fail(f"the standard error for data point {i} is {se_out[i].item():.3g}; from the exact variance of "
-             f"p(x|z) it should be about {se[i].item():.3g} (within 15 %).",
+             f"p(x|z) it should be about {se[i].item():.3g} (the median over the data points within 20 %).",
              "se = (standard deviation of p(x|z_n) over the samples) / √N, per data point.")
     passed(f"mc_marginal agrees with the exact p(x) to within Monte Carlo error (largest error "
            f"{(err / exact).max().item():.1%} with N = {n:,}), and its standard errors match p(x)·CV/√N "
