@@ -56,9 +56,10 @@ EXERCISE_KINDS = {
     "ancestral_sample": "implement", "log_joint": "implement", "posterior_variance": "derive",
     # lesson 3
     "mc_marginal": "implement", "log_mean_exp": "implement", "samples_needed_exact": "derive",
-    "samples_needed": "implement",
+    "chosen_n_samples": "judge",
     # lesson 4
     "weight_cv2": "derive", "effective_sample_size": "implement", "make_proposal": "implement",
+    "chosen_proposal": "judge",
     # lesson 5 and 5b
     "best_q_prediction": "judge", "elbo_gap": "derive", "elbo_diagnosis": "judge",
     "gradient_choice": "judge", "weight_second_moment": "derive", "iwae_choice": "judge",

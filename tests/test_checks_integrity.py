@@ -173,14 +173,24 @@ def test_the_course_versions_used_by_try_yours_agree_with_the_worked_solutions()
     from vae_utils.checks._common import _FALLBACKS
     g = torch.Generator().manual_seed(3)
     log_w = -50 + torch.randn(400, generator=g, dtype=torch.float64)
-    assert _FALLBACKS["samples_needed"](log_w, 0.1) == pytest.approx(
-        float(_solutions("03_monte_carlo_marginal.ipynb")["samples_needed"](log_w, 0.1)), rel=1e-12)
+    lesson3, lesson4 = _solutions("03_monte_carlo_marginal.ipynb"), _solutions("04_importance_sampling.ipynb")
+    assert _FALLBACKS["chosen_n_samples"]() == lesson3["chosen_n_samples"]()
+    assert _FALLBACKS["chosen_proposal"]() == lesson4["chosen_proposal"]()
+    torch.testing.assert_close(_FALLBACKS["effective_sample_size"](log_w), lesson4["effective_sample_size"](log_w))
+    lw2 = log_w.reshape(20, 20)
+    torch.testing.assert_close(_FALLBACKS["effective_sample_size"](lw2, dim=1), lesson4["effective_sample_size"](lw2, dim=1))
     model = LinearGaussianLVM(torch.randn(5, 2, generator=g, dtype=torch.float64),
                               torch.randn(5, generator=g, dtype=torch.float64), 0.4)
     x, _ = model.sample(7, generator=g)
     ours, theirs = _FALLBACKS["make_proposal"](model, x), _solutions("04_importance_sampling.ipynb")["make_proposal"](model, x)
     torch.testing.assert_close(ours.mean, theirs.mean)
     torch.testing.assert_close(ours.stddev, theirs.stddev)
+    torch.manual_seed(5)
+    ours = _FALLBACKS["mc_marginal"](model, x, 500)
+    torch.manual_seed(5)
+    theirs = lesson3["mc_marginal"](model, x, 500)
+    for u, v in zip(ours, theirs):
+        torch.testing.assert_close(u, v)
     mu = torch.randn(300, 6, generator=g) * torch.tensor([1.0, 0.5, 0.2, 0.05, 0.01, 0.0])
     assert _FALLBACKS["active_units"](mu) == _solutions("06a_vae_latent_space.ipynb")["active_units"](mu)
     lesson6 = _solutions("06_vae.ipynb")
@@ -259,8 +269,9 @@ def test_the_course_versions_used_by_try_yours_agree_with_the_worked_solutions()
     assert set(_FALLBACKS) == {
         "MyVAE", "active_units", "best_sigma", "count_parameters", "defensive_elbo", "elbo_gap",
         "loglik_gap", "make_proposal", "mixture_map", "posterior_variance",
-        "predicted_ess_fraction", "samples_needed", "samples_needed_exact", "train", "unit_kl",
+        "predicted_ess_fraction", "samples_needed_exact", "train", "unit_kl",
         "vae_loss", "weight_cv2", "weight_second_moment", "mixture_log_prob", "paired_verdict",
         "optimal_discriminator", "shared_covariance_logits", "samples_for_se",
         "best_q_prediction", "iwae_choice",
+        "mc_marginal", "effective_sample_size", "chosen_n_samples", "chosen_proposal",
     }

@@ -42,28 +42,58 @@ def _log_lik(model, x, n_samples):
 
 
 def mc_marginal_right(model, x, n_samples):
-    return _log_lik(model, x, n_samples).exp().mean(dim=0)
+    lik = _log_lik(model, x, n_samples).exp()
+    return lik.mean(dim=0), lik.std(dim=0) / math.sqrt(n_samples)
 
 
 def mc_marginal_loop(model, x, n_samples):
-    """Also right: one data point at a time, with its own samples."""
-    out = []
+    """Also right: one data point at a time, with its own samples, and the population std."""
+    p, se = [], []
     for xi in x:
-        z = model.prior.sample((n_samples,))
-        out.append(model.likelihood(z).log_prob(xi).exp().mean())
-    return torch.stack(out)
+        lik = model.likelihood(model.prior.sample((n_samples,))).log_prob(xi).exp()
+        p.append(lik.mean())
+        se.append(lik.std(unbiased=False) / n_samples ** 0.5)
+    return torch.stack(p), torch.stack(se)
+
+
+def _with_se(estimate):
+    """An estimate p̂ with the right standard error beside it."""
+    def fn(model, x, n):
+        lik = _log_lik(model, x, n).exp()
+        return estimate(lik, n), lik.std(0) / math.sqrt(n)
+    return fn
 
 
 def test_mc_marginal(capsys):
     _passes(checks.mc_marginal, mc_marginal_right, capsys)
     _passes(checks.mc_marginal, mc_marginal_loop, capsys)
     _fails(checks.mc_marginal, _stub, "not implemented")
-    _fails(checks.mc_marginal, lambda m, x, n: _log_lik(m, x, n).exp().sum(0), "times too large", "mean")
-    _fails(checks.mc_marginal, lambda m, x, n: _log_lik(m, x, n).mean(0).exp(), "Jensen")
-    _fails(checks.mc_marginal, lambda m, x, n: _log_lik(m, x, n).logsumexp(0) - math.log(n), "look like log p(x)")
-    _fails(checks.mc_marginal, lambda m, x, n: _log_lik(m, x, n).exp(), "shape (20000, 4)", "expected (4,)")
+    _fails(checks.mc_marginal, lambda m, x, n: mc_marginal_right(m, x, n)[0], "a pair (p_hat, se)")
+    _fails(checks.mc_marginal, _with_se(lambda lik, n: lik.sum(0)), "times too large", "mean")
+    _fails(checks.mc_marginal, _with_se(lambda lik, n: lik.log().mean(0).exp()), "Jensen")
+    _fails(checks.mc_marginal, _with_se(lambda lik, n: lik.mean(0).log()), "look like log p(x)")
+    _fails(checks.mc_marginal, _with_se(lambda lik, n: lik), "shape (20000, 4)", "expected (4,)")
     # Evaluating the likelihood at the prior mean only, z = 0: a single, wrong "sample".
-    _fails(checks.mc_marginal, lambda m, x, n: m.likelihood(torch.zeros(m.k)).log_prob(x).exp(), "exact p(x)")
+    _fails(checks.mc_marginal, lambda m, x, n: (m.likelihood(torch.zeros(m.k)).log_prob(x).exp(),
+                                                mc_marginal_right(m, x, n)[1]), "exact p(x)")
+    # Standard errors: the spread of the terms, a division by N, a variance, a wrong shape.
+    def se_from(se):
+        def fn(m, x, n):
+            lik = _log_lik(m, x, n).exp()
+            return lik.mean(0), se(lik, n)
+        return fn
+    _fails(checks.mc_marginal, se_from(lambda lik, n: lik.std(0)), "√N = 141 times too large")
+    _fails(checks.mc_marginal, se_from(lambda lik, n: lik.std(0) / n), "√N = 141 times too small")
+    _fails(checks.mc_marginal, se_from(lambda lik, n: lik.var(0) / math.sqrt(n)), "variance of the terms")
+    _fails(checks.mc_marginal, se_from(lambda lik, n: lik.std() / math.sqrt(n)), "shape ()")
+    _fails(checks.mc_marginal, se_from(lambda lik, n: 2 * lik.std(0) / math.sqrt(n)), "within 20 %")
+    _fails(checks.mc_marginal, se_from(lambda lik, n: -lik.std(0) / math.sqrt(n)), "positive")
+
+
+def test_mc_marginal_passes_on_hidden_models(capsys):
+    for seed in (1, 17, 2 ** 40 + 5, 2 ** 56 - 3):
+        checks.mc_marginal(mc_marginal_right, seed=seed)
+        assert capsys.readouterr().out.startswith("✓"), seed
 
 
 def log_mean_exp_right(a, dim=0):
@@ -110,7 +140,7 @@ def test_samples_needed_exact(capsys):
     _fails(checks.samples_needed_exact, lambda w, b, s, x, e: r(w, b, s, b, e), "only at x = b")
     _fails(checks.samples_needed_exact, lambda w, b, s, x, e: (r(w, b, s, x, e) * e ** 2 + 1)
            * 2 * s * math.sqrt(math.pi) / e ** 2 - 1 / e ** 2, "constant of the squared density")
-    # The pilot-run answer of exercise 4 is not the closed form.
+    # A constant is not the closed form.
     _fails(checks.samples_needed_exact, lambda w, b, s, x, e: 100.0, "expected")
     from vae_utils import demos
     from vae_utils.lvm import LinearGaussianLVM
@@ -121,22 +151,64 @@ def test_samples_needed_exact(capsys):
     _fails(checks.samples_needed_exact, library, "calls the course's own vae_utils.demos.naive_cv2")
 
 
-def samples_needed_right(log_w, rel_error):
-    w = torch.exp(log_w - log_w.max())
-    return (w.std() / w.mean()) ** 2 / rel_error ** 2
+def test_chosen_n_samples(capsys):
+    from vae_utils.checks._lesson3 import _n_needed
+    need = _n_needed()
+    assert need == pytest.approx(62.2154 / 0.05 ** 2, rel=1e-4)        # CV² of the median point, exact
+    for n in (30_000, 0.81 * need, 2.49 * need, torch.tensor(25_000)):
+        _passes(checks.chosen_n_samples, lambda n=n: n, capsys)
+    _fails(checks.chosen_n_samples, _stub, "not implemented")
+    cv2 = need * 0.05 ** 2
+    _fails(checks.chosen_n_samples, lambda: math.sqrt(cv2) / 0.05 ** 2, "too few")           # CV not squared
+    _fails(checks.chosen_n_samples, lambda: cv2 / 0.05, "too few")                           # target not squared
+    _fails(checks.chosen_n_samples, lambda: 1.96 ** 2 * need, "wasteful", "95 %")            # a 95 % interval
+    _fails(checks.chosen_n_samples, lambda: -5, "positive")
+    _fails(checks.chosen_n_samples, lambda: math.inf, "finite")
+    _fails(checks.chosen_n_samples, lambda: [1, 2], "should be a number")
 
 
-def test_samples_needed(capsys):
-    _passes(checks.samples_needed, samples_needed_right, capsys)
-    # Population variance instead of the unbiased one: the same answer to 0.02 %.
-    _passes(checks.samples_needed, lambda lw, r: float(
-        (torch.exp(lw - lw.max()).var(unbiased=False) / torch.exp(lw - lw.max()).mean() ** 2) / r ** 2), capsys)
-    _fails(checks.samples_needed, _stub, "not implemented")
-    _fails(checks.samples_needed, lambda lw, r: lw.exp().std() ** 2 / lw.exp().mean() ** 2 / r ** 2, "underflows")
-    _fails(checks.samples_needed, lambda lw, r: samples_needed_right(lw, r).sqrt() / r, "CV is not squared")
-    _fails(checks.samples_needed, lambda lw, r: samples_needed_right(lw, r) * r, "rel_error is not squared")
-    _fails(checks.samples_needed, lambda lw, r: lw.var() / r ** 2, "spread of log w")
-    _fails(checks.samples_needed, lambda lw, r: torch.full((2,), 3.0), "one number")
+def test_the_choose_n_problem_is_the_lessons_median_point():
+    """The model and point of exercise 4 are the ones lesson 3's section 7 builds (seed 200)."""
+    from vae_utils import demos
+    from vae_utils.checks._lesson3 import choose_n_problem
+    from vae_utils.lvm import LinearGaussianLVM
+    g = torch.Generator().manual_seed(200)
+    m = LinearGaussianLVM(torch.randn(10, 2, generator=g, dtype=torch.float64),
+                          torch.randn(10, generator=g, dtype=torch.float64), 0.5)
+    xs, _ = m.sample(200, generator=g)
+    i = int((demos.naive_cv2(m, xs) / 0.1 ** 2).argsort()[100])
+    model, x = choose_n_problem()
+    torch.testing.assert_close(model.W, m.W)
+    torch.testing.assert_close(x, xs[i:i + 1])
+
+
+def test_predictions_wait_for_the_learner(capsys):
+    """try_yours shows no course answer for lesson 3's and 4's predictions and choices."""
+    def samples_needed_exact(*a):
+        raise NotImplementedError
+
+    def weight_cv2(*a):
+        raise NotImplementedError
+
+    def chosen_n_samples():
+        raise NotImplementedError
+
+    def chosen_proposal():
+        raise NotImplementedError
+
+    assert checks.try_yours(samples_needed_exact, 2.0, 0.5, 0.5, 4.0, 0.1) is None
+    assert checks.try_yours(weight_cv2, 0.3, 0.5, 0.3, 1.0) is None
+    assert checks.try_yours(chosen_n_samples) is None
+    assert checks.try_yours(chosen_proposal) is None
+    assert capsys.readouterr().out.count("make your prediction") == 4
+
+    def mc_marginal(*a):
+        raise NotImplementedError
+    from vae_utils.checks._common import hidden_model
+    model, x = hidden_model(3, 2, 1.0, 5, n_x=2)
+    p, se = checks.try_yours(mc_marginal, model, x, 100)     # an implementation: the course's version
+    assert p.shape == se.shape == (2,)
+    assert "uses the course's version" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------- lesson 4 ----
@@ -223,6 +295,32 @@ def test_make_proposal(capsys):
     _fails(checks.make_proposal, lambda m, x: m.posterior(x).mean, "torch.distributions object")
 
 
+def test_chosen_proposal(capsys):
+    _passes(checks.chosen_proposal, lambda: "C", capsys)
+    _passes(checks.chosen_proposal, lambda: " c ", capsys)
+    _fails(checks.chosen_proposal, _stub, "not implemented")
+    _fails(checks.chosen_proposal, lambda: "A", "prior", "5 %")
+    _fails(checks.chosen_proposal, lambda: "B", "10³ to 10⁵", "narrower than the posterior")
+    _fails(checks.chosen_proposal, lambda: "D", "one of the letters")
+    _fails(checks.chosen_proposal, lambda: 2, "one of the letters")
+
+
+def test_the_candidate_proposals_are_what_the_check_says():
+    """B is too narrow (infinite weight variance), C finite and far cheaper than the prior A."""
+    from vae_utils import demos
+    from vae_utils.checks._common import hidden_model
+    model, x = hidden_model(5, 2, 0.5, 8, n_x=1)
+    post = model.posterior(x)
+    q = demos.candidate_proposals(model, post)
+    assert set(q) == {"A", "B", "C"}
+    torch.testing.assert_close(q["B"].mean, post.mean)
+    torch.testing.assert_close(q["B"].covariance_matrix, 0.68 ** 2 * post.covariance_matrix)
+    torch.testing.assert_close(q["C"].covariance_matrix, 2.2 ** 2 * post.covariance_matrix)
+    assert 2 * 0.68 ** 2 < 1 and math.isinf(demos.proposal_cv2(0.0, 0.68, 2))
+    assert demos.proposal_cv2(0.3, 2.2, 2) == pytest.approx(1.727, abs=1e-3)
+    torch.testing.assert_close(q["A"].mean, torch.zeros(1, 2, dtype=torch.float64))
+
+
 def test_checks_restore_the_learners_random_state():
     torch.manual_seed(7)
     expected = torch.rand(3)
@@ -233,6 +331,6 @@ def test_checks_restore_the_learners_random_state():
 
 
 def test_checks_are_listed():
-    for name in ("mc_marginal", "log_mean_exp", "samples_needed_exact", "samples_needed",
-                 "weight_cv2", "effective_sample_size", "make_proposal"):
+    for name in ("mc_marginal", "log_mean_exp", "samples_needed_exact", "chosen_n_samples",
+                 "weight_cv2", "effective_sample_size", "make_proposal", "chosen_proposal"):
         assert callable(getattr(checks, name)) and getattr(checks, name).__doc__

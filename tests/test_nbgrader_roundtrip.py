@@ -2,7 +2,7 @@
 notebooks, several kinds of submission, autograde, export — and the scores a grader would see.
 
 Lessons 1 and 3: the worked solutions; plausible wrong answers in some exercises; answers that
-hand the work to the course library; the untouched student version; and the untouched student
+hand the work to the course library (lesson 3: and a standard error that is the spread of the terms); the untouched student version; and the untouched student
 version that rebinds ``checks`` to a do-nothing object. Lesson 6, where the learner builds the
 VAE: the worked solutions; a module whose decoder returns the wrong shape; a loss with the KL's
 sign flipped; a loop that never steps the optimizer; and the two untouched student versions.
@@ -51,23 +51,25 @@ SUBMISSIONS = {
             "samples_needed_exact": "def samples_needed_exact(w, b, sigma, x, rel_error):\n"
                                     "    v, a = w ** 2 + sigma ** 2, 2 * w ** 2 + sigma ** 2\n"
                                     "    return (v / (sigma * math.sqrt(a)) - 1) / rel_error ** 2",
-            "samples_needed": "def samples_needed(log_w, rel_error):\n    w = torch.exp(log_w - log_w.max())\n"
-                              "    return (w.std() / w.mean() / rel_error ** 2).item()",
+            "chosen_n_samples": "def chosen_n_samples():\n    return 3_000   # CV / 0.05², CV not squared",
         }, {"mc_marginal"}),
         "library": ({
             "mc_marginal": "from vae_utils.estimators import log_marginal_mc as course_estimate\n\n"
                            "def mc_marginal(model, x, n_samples):\n"
-                           "    return course_estimate(model, x, n_samples).exp()",
+                           "    return course_estimate(model, x, n_samples).exp(), torch.zeros(x.shape[0])",
             "log_mean_exp": "def log_mean_exp(a, dim=0):\n"
                             "    return torch.logsumexp(a, dim=dim) - math.log(a.shape[dim])",
             "samples_needed_exact": "from vae_utils import demos\nfrom vae_utils.lvm import LinearGaussianLVM\n\n"
                                     "def samples_needed_exact(w, b, sigma, x, rel_error):\n"
                                     "    model = LinearGaussianLVM([[w]], [b], sigma)\n"
                                     "    return demos.naive_cv2(model, torch.tensor([[x]])).item() / rel_error ** 2",
-            "samples_needed": "from vae_utils.checks import try_yours\nfrom vae_utils.checks._lesson3 import "
-                              "_samples_needed\n\ndef samples_needed(log_w, rel_error):\n"
-                              "    return _samples_needed(log_w, rel_error)",
-        }, {"log_mean_exp"}),
+        }, {"log_mean_exp", "chosen_n_samples"}),
+        "no_standard_error": ({
+            "mc_marginal": "def mc_marginal(model, x, n_samples):\n"
+                           "    lik = model.likelihood(model.prior.sample((n_samples, x.shape[0]))).log_prob(x).exp()\n"
+                           "    return lik.mean(dim=0), lik.std(dim=0)",
+            "chosen_n_samples": "def chosen_n_samples():\n    return 1_000_000",
+        }, {"log_mean_exp", "samples_needed_exact"}),
     },
     "06_vae.ipynb": {
         "wrong_shape": ({
@@ -101,6 +103,13 @@ SUBMISSIONS = {
         }, {"MyVAE", "vae_loss", "predicted_test_loss"}),
     },
 }
+
+
+def _manually_graded(lesson):
+    """grade_ids of the lesson's manually graded answer cells (graded, and a solution)."""
+    cells = json.loads((ROOT / "notebooks" / lesson).read_text())["cells"]
+    return {c["metadata"]["nbgrader"]["grade_id"] for c in cells
+            if c["metadata"].get("nbgrader", {}).get("grade") and c["metadata"]["nbgrader"].get("solution")}
 
 
 def _with_rebinding(nb):
@@ -142,18 +151,16 @@ def test_scores_of_the_submissions(graded, lesson):
     assignment = classroom.assignment_of(Path(lesson))
     pts = table[lesson]
     total = sum(pts.values())
-    # Written answers are graded by hand: autograde leaves their points to the grader.
-    cells = json.loads((ROOT / "notebooks" / lesson).read_text())["cells"]
-    manual = {c["metadata"]["nbgrader"]["grade_id"] for c in cells
-              if c["cell_type"] == "markdown" and c["metadata"].get("nbgrader", {}).get("grade")}
-    auto_total = total - sum(pts[e] for e in manual)
+    # written justifications (manually graded cells) count in the maximum, but score only once
+    # a grader has read them: autograde leaves them at 0
+    auto = total - sum(pts[name] for name in _manually_graded(lesson))
     got = {kind: scores[(assignment, kind)] for kind in
            ("solutions", *SUBMISSIONS[lesson], "stubs", "stubs_rebinding_checks")}
     print(lesson, got)
     assert all(mx == total for _, mx in got.values())
-    assert got["solutions"][0] == auto_total
+    assert got["solutions"][0] == auto
     for kind in SUBMISSIONS[lesson]:
         earned = sum(pts[e] for e in SUBMISSIONS[lesson][kind][1])
-        assert got[kind][0] == earned < auto_total, (kind, got[kind], earned)
+        assert got[kind][0] == earned < auto, (kind, got[kind], earned)
     assert got["stubs"][0] == 0
     assert got["stubs_rebinding_checks"][0] == 0

@@ -375,3 +375,13 @@ def plot_proposal_costs(table: dict, cv2: dict, colors: dict, n: int):
     ax.legend(loc="lower right", fontsize=9)
     fig.tight_layout()
     return axes
+
+
+def candidate_proposals(model: LinearGaussianLVM, post: MultivariateNormal) -> dict:
+    """Three proposals for lesson 4's exercise ``chosen_proposal``, with the batch shape of
+    ``post`` (the exact posterior N(m, Σ)): "A" the prior; "B" N(m, 0.68² Σ), narrower than
+    the posterior by more than 1/√2 (infinite weight variance); "C" N(m + 0.3·L e₁, 2.2² Σ),
+    shifted and wider than the posterior (CV² = 1.73 for k = 2)."""
+    return {"A": model.prior.expand(post.batch_shape),
+            "B": shifted_proposal(post, 0.0, 0.68),
+            "C": shifted_proposal(post, 0.3, 2.2)}

@@ -17,7 +17,7 @@ from ._derive import check_closed_form, number
 from ..lvm import LinearGaussianLVM
 from ._common import CheckFailure, hidden_model, run_seeded, exercise, fallback_for, gen, manual_seed, as_tensor, call, expect_close, expect_shape, fail, passed
 
-__all__ = ["weight_cv2", "effective_sample_size", "make_proposal"]
+__all__ = ["weight_cv2", "effective_sample_size", "make_proposal", "chosen_proposal"]
 
 
 
@@ -107,7 +107,7 @@ def weight_cv2(fn) -> None:
     passed("weight_cv2 gives the exact CV² on six hidden proposals, and ∞ where 2 s_q² ≤ s².")
 
 
-@fallback_for("weight_cv2")
+@fallback_for("weight_cv2", prediction=True)
 def _weight_cv2(m: float, s: float, m_q: float, s_q: float) -> float:
     """The course's version of exercise ``weight_cv2`` (for ``try_yours``)."""
     return _weight_cv2_exact(float(m), float(s), float(m_q), float(s_q))
@@ -151,6 +151,12 @@ def effective_sample_size(fn) -> None:
                  hint="use the `dim` argument in both logsumexps.")
     passed(f"effective_sample_size is exact and stable for log-weights near −2000 "
            f"(ESS = {', '.join(f'{v:.1f}' for v in expected.tolist())} of {n}).")
+
+
+@fallback_for("effective_sample_size")
+def _effective_sample_size(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """The course's version of exercise ``effective_sample_size`` (for ``try_yours``)."""
+    return torch.exp(2 * torch.logsumexp(log_w, dim=dim) - torch.logsumexp(2 * log_w, dim=dim))
 
 
 @exercise("vae_utils.checks._lesson4._make_proposal")
@@ -217,3 +223,43 @@ def _make_proposal(model, x: torch.Tensor) -> Independent:
     post = model.posterior(x)
     var = post.covariance_matrix.diagonal(dim1=-2, dim2=-1)
     return Independent(Normal(post.mean, var.sqrt()), 1)
+
+
+# --- chosen_proposal (judge) ------------------------------------------------------------
+@exercise()
+def chosen_proposal(fn) -> None:
+    """Check ``fn() -> "A" | "B" | "C"``: the proposal the learner chooses, from the pilot runs of
+    lesson 4's section 5, for reporting log p̂(x) with 10,000 samples: the prior (A), a Gaussian
+    at the posterior mean 0.68 times as wide (B: 2c² < 1, so the weights have infinite variance;
+    its pilot ESS looks as good as C's at N = 1,000 and falls as N grows), or a shifted Gaussian
+    2.2 times as wide (C: CV² = 1.73, ESS steady at about 37 %). The answer is C (Owen 2013, §9.3:
+    a high ESS does not prove a good proposal; demos.candidate_proposals builds the three).
+
+    Args:
+        fn: the learner's function with no arguments, returning one of the letters.
+    Raises:
+        CheckFailure: not one of "A", "B", "C"; or A or B, each with a hint on what in the
+            pilot runs speaks against it.
+    """
+    out = call(fn, name="chosen_proposal")
+    choice = out.strip().upper() if isinstance(out, str) else out
+    if choice not in ("A", "B", "C"):
+        fail(f"chosen_proposal() returned {out!r}; return one of the letters \"A\", \"B\" or \"C\".",
+             'e.g. return "A".')
+    if choice == "A":
+        fail("A, the prior, is unbiased and its weights are bounded, but its ESS is about 5 % of N: "
+             "for the same standard error it needs many times more samples than a proposal near the posterior.",
+             "compare the candidates' ESS fractions and the spread of their estimates at the same N.")
+    if choice == "B":
+        fail("B's pilot numbers at N = 1,000 look good, but they are computed from the samples B drew. "
+             "Look at how its ESS fraction and its largest weight's share change from 10³ to 10⁵ samples, "
+             "and compare with what a proposal with a finite weight variance does.",
+             "section 3: what happens to the weights p/q in the tails of a proposal narrower than the posterior?")
+    passed("C: its ESS fraction holds steady as N grows, as a finite weight variance predicts; "
+           "wider than the posterior is the safe side to err on.")
+
+
+@fallback_for("chosen_proposal", prediction=True)
+def _chosen_proposal() -> str:
+    """The course's choice for exercise ``chosen_proposal``."""
+    return "C"
