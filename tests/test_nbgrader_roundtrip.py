@@ -2,7 +2,8 @@
 notebooks, several kinds of submission, autograde, export — and the scores a grader would see.
 
 Lessons 1 and 3: the worked solutions; plausible wrong answers in some exercises; answers that
-hand the work to the course library; the untouched student version; and the untouched student
+hand the work to the course library; (lesson 1) a wrong choice in the judge exercise; the untouched
+student version; and the untouched student
 version that rebinds ``checks`` to a do-nothing object. Lesson 6, where the learner builds the
 VAE: the worked solutions; a module whose decoder returns the wrong shape; a loss with the KL's
 sign flipped; a loop that never steps the optimizer; and the two untouched student versions.
@@ -37,13 +38,16 @@ SUBMISSIONS = {
             "gaussian_log_prob": "def gaussian_log_prob(x, mu, Sigma):\n    d = len(mu)\n"
                                  "    diff = x - mu\n    quad = (diff @ Sigma * diff).sum(dim=1)\n"
                                  "    return -0.5 * (d * math.log(2 * math.pi) + torch.logdet(Sigma) + quad)",
-        }, {"sample_gaussian"}),
+        }, {"sample_gaussian", "match_samples"}),
         "library": ({
             "sample_gaussian": "from vae_utils.gaussian import sample_gaussian as course_sampler\n\n"
                                "def sample_gaussian(mu, Sigma, n):\n    return course_sampler(mu, Sigma, n)",
             "gaussian_log_prob": "from vae_utils import gaussian\n\ndef gaussian_log_prob(x, mu, Sigma):\n"
                                  "    return gaussian.gaussian_log_prob(x, mu, Sigma)",
-        }, {"loglik_gap"}),
+        }, {"loglik_gap", "match_samples"}),
+        "misjudged": ({
+            "match_samples": "def match_samples():\n    return {'A': 'full', 'B': 'isotropic', 'C': 'diagonal'}",
+        }, {"loglik_gap", "sample_gaussian", "gaussian_log_prob"}),
     },
     "03_monte_carlo_marginal.ipynb": {
         "wrong": ({
@@ -103,6 +107,13 @@ SUBMISSIONS = {
 }
 
 
+def _graded_by_hand(notebook: Path) -> set[str]:
+    """The grade_ids of a lesson's written answers: markdown cells graded by hand."""
+    cells = json.loads(notebook.read_text())["cells"]
+    return {c["metadata"]["nbgrader"]["grade_id"] for c in cells
+            if c["cell_type"] == "markdown" and c["metadata"].get("nbgrader", {}).get("grade")}
+
+
 def _with_rebinding(nb):
     nb = json.loads(json.dumps(nb))
     first = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("solution"))
@@ -142,13 +153,15 @@ def test_scores_of_the_submissions(graded, lesson):
     assignment = classroom.assignment_of(Path(lesson))
     pts = table[lesson]
     total = sum(pts.values())
+    # written answers (graded by hand) count in the maximum, not in what autograde awards
+    auto = total - sum(pts[name] for name in _graded_by_hand(ROOT / "notebooks" / lesson))
     got = {kind: scores[(assignment, kind)] for kind in
            ("solutions", *SUBMISSIONS[lesson], "stubs", "stubs_rebinding_checks")}
     print(lesson, got)
     assert all(mx == total for _, mx in got.values())
-    assert got["solutions"][0] == total
+    assert got["solutions"][0] == auto
     for kind in SUBMISSIONS[lesson]:
         earned = sum(pts[e] for e in SUBMISSIONS[lesson][kind][1])
-        assert got[kind][0] == earned < total, (kind, got[kind], earned)
+        assert got[kind][0] == earned < auto, (kind, got[kind], earned)
     assert got["stubs"][0] == 0
     assert got["stubs_rebinding_checks"][0] == 0
