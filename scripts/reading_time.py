@@ -82,7 +82,7 @@ OLD_STATEMENTS = [  # earlier wordings of a lesson's time, replaced by --write
     r"About \d+ minutes to read and run, measured rather than guessed:.*?exercises take\.",
     r"About \d+ minutes;.*?CPU\.",
 ]
-COURSE_TOTAL = r"\*\*The whole course:\*\* about [\d.]+ hours.*?\."
+COURSE_TOTAL = r"\*\*The whole course:\*\* about [\d.]+ hours[^\n]*"  # the statement runs to the end of its line
 
 _DISPLAY = re.compile(r"\$\$.+?\$\$", re.S)
 _INLINE = re.compile(r"\$[^$\n]+\$")
