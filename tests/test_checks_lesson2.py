@@ -112,8 +112,8 @@ def test_correct_answers_pass_and_stubs_do_not(check, good, capsys):
     (checks.posterior_variance, lambda w, s: (1 / (1 + (w ** 2 / s ** 2).sum())) ** 0.5, "standard deviation"),
     (checks.posterior_variance, lambda w, s: s[0] ** 2 / (s[0] ** 2 + w @ w), "expected"),  # section 5's σ for all
     (checks.choose_k, lambda: 7, "training"),
-    (checks.choose_k, lambda: 3, "still rises"),
-    (checks.choose_k, lambda: 2, "still rises"),
+    (checks.choose_k, lambda: 3, "not stopped rising"),
+    (checks.choose_k, lambda: 2, "not stopped rising"),
     (checks.choose_k, lambda: 5, "lower than at a smaller k"),
     (checks.choose_k, lambda: "4", "whole number"),
     (checks.choose_k, lambda: 0, "whole number"),

@@ -265,8 +265,8 @@ def choose_k(fn) -> None:
              "a larger model always fits its own data at least as well.",
              "choose from the held-out column: data the fits have not seen.")
     if k < _K_CHOSEN:
-        fail(f"from k = {k} to k = {k + 1} the held-out log p(x) still rises, by more than two paired "
-             f"standard errors: that gain is not noise.",
+        fail(f"after k = {k} the held-out log p(x) has not stopped rising: some change after it is larger "
+             f"than two paired standard errors, and such a gain is not noise.",
              "a small gain counts if it is larger than its standard error; read the change column, not only the big jumps.")
     fail(f"at k = {k} the held-out log p(x) is lower than at a smaller k: the extra latent dimensions "
          f"fit the training points' noise.",
