@@ -51,9 +51,10 @@ MIN_PER_EXERCISE = {"implement": 10, "derive": 15, "judge": 10, "justify": 8}
 EXERCISE_KINDS = {
     # lesson 1
     "loglik_gap": "derive", "sample_gaussian": "implement", "gaussian_log_prob": "implement",
+    "match_samples": "judge",
     # lesson 2
-    "inverse_cdf_exponential": "derive", "marginal_covariance": "derive",
-    "ancestral_sample": "implement", "log_joint": "implement", "posterior_variance": "derive",
+    "inverse_cdf_gumbel": "derive", "marginal_moments": "derive", "sample_mixture": "implement",
+    "posterior_variance": "derive", "choose_k": "judge",
     # lesson 3
     "mc_marginal": "implement", "log_mean_exp": "implement", "samples_needed_exact": "derive",
     "chosen_n_samples": "judge",

@@ -60,7 +60,8 @@ def logp_no_logdet(x, mu, Sigma):
 
 
 @pytest.mark.parametrize("check,good", [
-    (checks.loglik_gap, gap_ok), (checks.loglik_gap, gap_by_simulation), (checks.sample_gaussian, sample_ok), (checks.gaussian_log_prob, logp_ok)])
+    (checks.loglik_gap, gap_ok), (checks.loglik_gap, gap_by_simulation), (checks.sample_gaussian, sample_ok),
+    (checks.gaussian_log_prob, logp_ok), (checks.match_samples, lambda: dict(RIGHT))])
 def test_correct_answers_pass_and_stubs_do_not(check, good, capsys):
     assert_check_accepts_and_flags_stub(check, good, capsys)
 
@@ -84,6 +85,48 @@ def test_correct_answers_pass_and_stubs_do_not(check, good, capsys):
 def test_plausible_wrong_answers_are_rejected(check, wrong, match):
     with pytest.raises(AssertionError, match=match):
         check(wrong)
+
+
+RIGHT = {"A": "diagonal", "B": "no_square_root", "C": "full"}
+
+
+@pytest.mark.parametrize("wrong,match", [
+    ({"A": "full", "B": "no_square_root", "C": "diagonal"}, r"(?s)2 of the 3 panels are matched.*Panel A is not 'full'"),
+    ({"A": "isotropic", "B": "no_square_root", "C": "full"}, r"(?s)1 of the 3 panels is matched.*spread equally"),
+    ({"A": "diagonal", "B": "full", "C": "full"}, "Two panels got the same model"),
+    ({"A": "diagonal", "B": "sigma", "C": "full"}, "not one of the models"),
+    ({"A": "diagonal", "B": "no_square_root"}, "keys 'A', 'B', 'C'"),
+    ("diagonal", "keys 'A', 'B', 'C'"),
+])
+def test_wrong_matches_are_rejected_without_naming_the_answer(wrong, match):
+    with pytest.raises(AssertionError, match=match) as info:
+        checks.match_samples(lambda: wrong)
+    if isinstance(wrong, dict) and set(wrong.values()) <= set(checks._lesson1.MODELS):
+        for panel, model in RIGHT.items():     # the hint speaks of the model claimed, not the true one
+            assert f"Panel {panel} is not {model!r}" not in str(info.value)
+
+
+def test_the_panels_are_drawn_from_the_models_the_answer_names():
+    """The answer key holds on the samples: each panel's covariance is its model's, not another's."""
+    from vae_utils.checks._lesson1 import MODELS, _model_cov
+    mu = torch.tensor([13.1, 3.8], dtype=torch.float64)
+    Sigma = torch.tensor([[17.4, 2.5], [2.5, 1.1]], dtype=torch.float64)
+    panels = checks.mystery_samples(mu, Sigma)
+    assert set(panels) == set(RIGHT) and set(RIGHT.values()) < set(MODELS)
+    for panel, model in RIGHT.items():
+        C = torch.cov(panels[panel].T)
+        errors = {m: ((C - _model_cov(m, Sigma)).abs().max() / _model_cov(m, Sigma).abs().max()).item() for m in MODELS}
+        assert min(errors, key=errors.get) == model and errors[model] < 0.06, (panel, errors)
+        assert torch.allclose(panels[panel].mean(0), mu, atol=0.05 * panels[panel].std(0).max().item())
+    assert torch.equal(checks.mystery_samples(mu, Sigma)["A"], panels["A"])    # deterministic
+
+
+def test_the_prediction_is_never_filled_in(capsys):
+    def loglik_gap(m, d, c):
+        raise NotImplementedError()
+    assert checks.try_yours(loglik_gap, 5, 2, 1.25) is None
+    assert "make your prediction" in capsys.readouterr().out
+
 
 
 def test_check_does_not_disturb_the_global_rng():

@@ -216,7 +216,8 @@ def round_trip(hub):
 
 def test_scores(hub, round_trip):
     print(round_trip["autograde"].stdout)
-    assert round_trip["scores"] == {"ada": (7, 7), "bo": (5, 7), "cy": (5, 7)}
+    # 11 points, 2 of them for a written answer graded by hand: autograde awards at most 9
+    assert round_trip["scores"] == {"ada": (9, 11), "bo": (7, 11), "cy": (7, 11)}
 
 
 def test_flags_name_student_and_cell(hub, round_trip):
@@ -229,7 +230,7 @@ def test_flags_name_student_and_cell(hub, round_trip):
 
 
 def test_second_submission_needs_collect_update(hub, round_trip):
-    # plain collect keeps the first (unsolved) submission; --update took the second (scored 7)
+    # plain collect keeps the first (unsolved) submission; --update took the second (scored 9)
     assert "raise NotImplementedError()" in "".join(_cell(round_trip["collected_before_update"],
                                                           "sample_gaussian_answer")["source"])
 

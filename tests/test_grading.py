@@ -149,7 +149,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import classroom  # noqa: E402
 
 LESSON = ROOT / "notebooks" / "01_noise_in_a_gaussian.ipynb"
-EXERCISES = ("loglik_gap", "sample_gaussian", "gaussian_log_prob")
+EXERCISES = ("loglik_gap", "sample_gaussian", "gaussian_log_prob", "match_samples")
 
 FAKE = '''
 class _AlwaysPasses:
@@ -166,7 +166,7 @@ ATTACKS = {
     "patches_the_checks": ("stubs", "import vae_utils.checks\n" + "".join(
         f"vae_utils.checks.{e} = lambda *a, **k: None\n" for e in EXERCISES), set()),
     # the guard switched off inside answers that call the course's own implementation
-    "switches_the_guard_off": ("library", "", {"loglik_gap"}),
+    "switches_the_guard_off": ("library", "", {"loglik_gap", "match_samples"}),
     # sys.modules entries
     "fakes_sys_modules": ("stubs", FAKE + "import sys, types\n_pkg = types.ModuleType('vae_utils')\n"
                                           "_pkg.checks = _AlwaysPasses()\nsys.modules['vae_utils'] = _pkg\n"
@@ -180,7 +180,7 @@ ATTACKS = {
                                          "    return _real_import(name, *args, **kwargs)\n"
                                          "builtins.__import__ = _import", set()),
     # an answer tuned to the visible inputs (the numbers below are recorded from them)
-    "tuned_to_the_visible_inputs": ("solutions", "", {"sample_gaussian", "gaussian_log_prob"}),
+    "tuned_to_the_visible_inputs": ("solutions", "", {"sample_gaussian", "gaussian_log_prob", "match_samples"}),
 }
 LIBRARY_WITHOUT_GUARD = {
     "sample_gaussian": "import sys\nfrom vae_utils.gaussian import sample_gaussian as course_sampler\n\n"
@@ -245,7 +245,8 @@ def autograded(tmp_path_factory):
 def test_every_attack_scores_0_for_what_it_attacks(autograded):
     course, assignment, name, scores, points = autograded
     print(scores)
-    assert scores["solutions"] == sum(points.values()) == 7
+    # 11 points, 2 of them for the written answer samples_justification, graded by hand
+    assert scores["solutions"] == sum(points.values()) - points["samples_justification"] == 9
     assert scores["stubs"] == 0
     for kind, (_, _, earned) in ATTACKS.items():
         assert scores[kind] == sum(points[e] for e in earned), (kind, scores[kind])

@@ -2,7 +2,8 @@
 notebooks, several kinds of submission, autograde, export — and the scores a grader would see.
 
 Lessons 1 and 3: the worked solutions; plausible wrong answers in some exercises; answers that
-hand the work to the course library (lesson 3: and a standard error that is the spread of the terms); the untouched student version; and the untouched student
+hand the work to the course library (lesson 3: and a standard error that is the spread of the terms;
+lesson 1: a wrong choice in the judge exercise); the untouched student version; and the untouched student
 version that rebinds ``checks`` to a do-nothing object. Lesson 6, where the learner builds the
 VAE: the worked solutions; a module whose decoder returns the wrong shape; a loss with the KL's
 sign flipped; a loop that never steps the optimizer; and the two untouched student versions.
@@ -37,13 +38,16 @@ SUBMISSIONS = {
             "gaussian_log_prob": "def gaussian_log_prob(x, mu, Sigma):\n    d = len(mu)\n"
                                  "    diff = x - mu\n    quad = (diff @ Sigma * diff).sum(dim=1)\n"
                                  "    return -0.5 * (d * math.log(2 * math.pi) + torch.logdet(Sigma) + quad)",
-        }, {"sample_gaussian"}),
+        }, {"sample_gaussian", "match_samples"}),
         "library": ({
             "sample_gaussian": "from vae_utils.gaussian import sample_gaussian as course_sampler\n\n"
                                "def sample_gaussian(mu, Sigma, n):\n    return course_sampler(mu, Sigma, n)",
             "gaussian_log_prob": "from vae_utils import gaussian\n\ndef gaussian_log_prob(x, mu, Sigma):\n"
                                  "    return gaussian.gaussian_log_prob(x, mu, Sigma)",
-        }, {"loglik_gap"}),
+        }, {"loglik_gap", "match_samples"}),
+        "misjudged": ({
+            "match_samples": "def match_samples():\n    return {'A': 'full', 'B': 'isotropic', 'C': 'diagonal'}",
+        }, {"loglik_gap", "sample_gaussian", "gaussian_log_prob"}),
     },
     "03_monte_carlo_marginal.ipynb": {
         "wrong": ({

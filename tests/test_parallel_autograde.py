@@ -132,12 +132,12 @@ def test_parallel_scores_equal_serial(graded):
     assert sorted(r.student for r in results) == sorted(subs)          # none lost, none twice
     assert n_submissions == len(subs)
     assert {s: r.score for s, r in by_student.items()} == serial
-    assert all(r.max_score == 7 for r in results)
-    # the scores themselves: right 7; wrong gaussian_log_prob (3 points) 4; unsolved 0; the
-    # deleted sample_gaussian check (2) 5; the altered check is restored, so unsolved: 0; the
-    # loop times out in the sample_gaussian check: 5; the killed kernel and the renamed file: 0
-    assert serial == {"s01": 7, "s02": 7, "s03": 7, "s04": 4, "s05": 4, "s06": 0, "s07": 0,
-                      "s08": 5, "s09": 0, "s10": 5, "s11": 0, "s12": 0}
+    assert all(r.max_score == 11 for r in results)   # 2 of them for a written answer graded by hand
+    # the scores themselves: right 9; wrong gaussian_log_prob (3 points) 6; unsolved 0; the
+    # deleted sample_gaussian check (2) 7; the altered check is restored, so unsolved: 0; the
+    # loop times out in the sample_gaussian check: 7; the killed kernel and the renamed file: 0
+    assert serial == {"s01": 9, "s02": 9, "s03": 9, "s04": 6, "s05": 6, "s06": 0, "s07": 0,
+                      "s08": 7, "s09": 0, "s10": 7, "s11": 0, "s12": 0}
 
 
 def test_each_submission_ran_once_with_one_thread(graded):

@@ -1,5 +1,6 @@
-"""Checks for lesson 1's exercises: the log-likelihood gap of a rescaled fit, sampling and
-evaluating one Gaussian."""
+"""Checks for lesson 1's exercises: the log-likelihood gap of a rescaled fit (predict, then
+measure), sampling and evaluating one Gaussian, and matching sample clouds to the models that
+drew them (judge)."""
 from __future__ import annotations
 
 import math
@@ -10,7 +11,7 @@ from .. import gaussian as ref
 from ._derive import check_closed_form
 from ._common import exercise, fallback_for, gen, manual_seed, as_tensor, call, expect_close, expect_shape, fail, passed
 
-__all__ = ["loglik_gap", "sample_gaussian", "gaussian_log_prob"]
+__all__ = ["loglik_gap", "sample_gaussian", "gaussian_log_prob", "mystery_samples", "match_samples"]
 
 
 def _hidden_cov(d: int, seed: int) -> torch.Tensor:
@@ -69,7 +70,7 @@ def loglik_gap(fn) -> None:
     passed("loglik_gap = (m d / 2)(log c + 1/c − 1) on six hidden (m, d, c).")
 
 
-@fallback_for("loglik_gap")
+@fallback_for("loglik_gap", prediction=True)
 def _loglik_gap(m: int, d: int, c: float) -> float:
     """The course's version of exercise ``loglik_gap`` (for ``try_yours``)."""
     return _loglik_gap_exact(m, d, c)
@@ -129,3 +130,82 @@ def gaussian_log_prob(fn) -> None:
                  hint="log N = -0.5 * (d log 2π + log det Sigma + (x-mu)ᵀ Sigma⁻¹ (x-mu)); "
                       "note the inverse of Sigma in the quadratic form.")
     passed("gaussian_log_prob matches log N(x; mu, Sigma).")
+
+
+# --- match_samples (judge) --------------------------------------------------------------------
+# The models a cloud of samples can come from, each fitted to the same data (mean mu, ML
+# covariance Sigma), and the covariance its samples have.
+MODELS = {
+    "full": "the maximum-likelihood Gaussian N(mu, Sigma)",
+    "diagonal": "N(mu, diag(Sigma)): the variances of Sigma, its correlations set to 0",
+    "isotropic": "N(mu, s² I) with s² = tr(Sigma) / d: one variance for every coordinate",
+    "no_square_root": "a sampler with a bug: x = mu + z @ Sigma.T, Sigma itself in place of L",
+}
+_PANELS = {"A": "diagonal", "B": "no_square_root", "C": "full"}  # "isotropic" draws none
+
+
+def _model_cov(model: str, Sigma: torch.Tensor) -> torch.Tensor:
+    d = Sigma.shape[0]
+    if model == "full":
+        return Sigma
+    if model == "diagonal":
+        return torch.diag(Sigma.diagonal())
+    if model == "isotropic":
+        return Sigma.diagonal().mean() * torch.eye(d, dtype=Sigma.dtype)
+    return Sigma @ Sigma.T  # x = mu + z @ Sigma.T has covariance Sigma Sigma^T
+
+
+def mystery_samples(mu, Sigma, n: int = 4000) -> dict[str, torch.Tensor]:
+    """Three clouds of n samples, panels ``"A"``, ``"B"``, ``"C"``, each drawn from one of the
+    models in ``MODELS`` fitted to data with mean ``mu`` and covariance ``Sigma`` (lesson 1's
+    judge exercise ``match_samples``: which model drew which panel). Deterministic."""
+    mu = torch.as_tensor(mu, dtype=torch.float64)
+    Sigma = torch.as_tensor(Sigma, dtype=torch.float64)
+    g = torch.Generator().manual_seed(1001)
+    out = {}
+    for panel, model in _PANELS.items():
+        z = torch.randn(n, len(mu), generator=g, dtype=torch.float64)
+        L = Sigma if model == "no_square_root" else torch.linalg.cholesky(_model_cov(model, Sigma))
+        out[panel] = mu + z @ L.T
+    return out
+
+
+_CLUES = {  # what a cloud of the claimed model would show, to measure against the panel
+    "full": "samples of the full fit have covariance Sigma: compare torch.cov(panels['{p}'].T) with Sigma.",
+    "diagonal": "samples of the diagonal fit have the data's spread along each axis but no "
+                "correlation: look at torch.corrcoef(panels['{p}'].T).",
+    "isotropic": "samples of the isotropic fit spread equally along both axes: compare the two "
+                 "standard deviations of panels['{p}'].",
+    "no_square_root": "with Sigma in place of L the covariance is Sigma @ Sigma.T, whose spread is "
+                      "far wider than the data's: compare panels['{p}'].std(0) with the data's.",
+}
+
+
+@exercise()
+def match_samples(fn) -> None:
+    """Check ``fn() -> {"A": model, "B": model, "C": model}``: which model of ``MODELS`` drew each
+    panel of ``mystery_samples`` (a choice; no inputs, so no hidden variant).
+
+    Raises:
+        CheckFailure: not a dict of the three panels, a model name not in ``MODELS``, or panels
+            matched wrongly: says how many, and for each a clue to measure, not the answer.
+    """
+    answer = call(fn, name="match_samples")
+    if not isinstance(answer, dict) or set(answer) != set(_PANELS):
+        fail(f"match_samples should return a dict with the keys 'A', 'B', 'C', got {answer!r}.",
+             "one entry per panel, e.g. {'A': 'full', 'B': ..., 'C': ...}.")
+    unknown = [v for v in answer.values() if v not in MODELS]
+    if unknown:
+        fail(f"{unknown[0]!r} is not one of the models {sorted(MODELS)}.",
+             "write each model's name exactly as in the list of the exercise.")
+    wrong = [p for p in sorted(_PANELS) if answer[p] != _PANELS[p]]
+    if wrong:
+        if len(set(answer.values())) < len(answer):
+            extra = " Two panels got the same model, but each panel comes from a different one."
+        else:
+            extra = ""
+        clues = " ".join(f"Panel {p} is not {answer[p]!r}: " + _CLUES[answer[p]].replace("{p}", p)
+                         for p in wrong)
+        fail(f"{len(wrong)} of the 3 panels {'is' if len(wrong) == 1 else 'are'} matched to the wrong "
+             f"model.{extra}", clues)
+    passed("all three panels matched to the models that drew them.")
