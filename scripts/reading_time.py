@@ -66,6 +66,7 @@ EXERCISE_KINDS = {
     "gradient_choice": "judge", "weight_second_moment": "derive", "iwae_choice": "judge",
     # lesson 6
     "MyVAE": "implement", "vae_loss": "implement", "train": "implement", "predicted_test_loss": "judge", "active_units": "implement",
+    "noise_sources": "judge",
     # lessons 6b-6d
     "predicted_ess_fraction": "derive", "defensive_elbo": "derive",
     "diagnose_runs": "judge", "unit_kl": "derive", "best_sigma": "derive",

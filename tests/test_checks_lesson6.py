@@ -336,3 +336,52 @@ def test_the_band_holds_the_lesson_s_measurement():
     from vae_utils.checks._lesson6 import TEST_BELOW_TRAIN
     lo, hi = TEST_BELOW_TRAIN
     assert lo <= 108.4 - 100.9 <= hi
+
+
+# --- noise_sources (lesson 6a): which source of noise drew which strip (judge) ----------------
+RIGHT_SOURCES = {"A": "likelihood", "B": "prior", "C": "approximate posterior"}
+
+
+def test_the_right_matching_passes_and_a_stub_does_not(capsys):
+    assert_check_accepts_and_flags_stub(checks.noise_sources, lambda: dict(RIGHT_SOURCES), capsys)
+    checks.noise_sources(lambda: {"A": " Likelihood ", "B": "PRIOR", "C": "approximate posterior"})
+    assert capsys.readouterr().out.startswith("✓")
+
+
+@pytest.mark.parametrize("wrong,match", [
+    (lambda: {"A": "prior", "B": "likelihood", "C": "approximate posterior"}, "1 of 3 strips matched"),
+    (lambda: {"A": "approximate posterior", "B": "likelihood", "C": "prior"}, "0 of 3 strips matched"),
+    (lambda: {"A": "likelihood", "B": "prior", "C": "prior"}, "same source"),
+    (lambda: {"A": "likelihood", "B": "prior", "C": "posterior"}, "expected one of"),
+    (lambda: {"A": "likelihood", "B": "prior"}, "keys"),
+    (lambda: ["likelihood", "prior", "approximate posterior"], "dict"),
+])
+def test_wrong_matchings_are_rejected_without_the_answer(wrong, match):
+    with pytest.raises(CheckFailure, match=match) as info:
+        checks.noise_sources(wrong)
+    text = str(info.value)
+    assert not any(f'{k}' in text and f'"{v}"' in text for k, v in RIGHT_SOURCES.items() if f"strip {k}" in text)
+
+
+def test_the_key_is_what_the_strips_show():
+    """noise_strips against what each source must look like: the likelihood's strip binary, the
+    two others decoder means in (0, 1); the posterior's codes, of one digit, vary less than the
+    prior's; and the caller's random state is left as it was."""
+    from vae_utils.checks._lesson6 import _noise_sources
+    from vae_utils.data import load_mnist
+    from vae_utils.latent import noise_strips
+    from vae_utils.pretrained import load_pretrained
+    model = load_pretrained("mlp20")
+    x, y = load_mnist("test")
+    state = torch.random.get_rng_state()
+    strips = noise_strips(model, x[(y == 2).nonzero()[0].item()])
+    assert torch.equal(torch.random.get_rng_state(), state)
+    by_source = {source: strips[strip] for strip, source in _noise_sources().items()}
+    assert set(by_source) == {"prior", "approximate posterior", "likelihood"}
+    assert ((by_source["likelihood"] == 0) | (by_source["likelihood"] == 1)).all()
+    for source in ("prior", "approximate posterior"):
+        assert ((by_source[source] > 0) & (by_source[source] < 1)).all()
+    spread = {s: v.std(dim=0).mean().item() for s, v in by_source.items()}
+    assert spread["approximate posterior"] < spread["prior"] / 2
+    with pytest.raises(ValueError, match="n"):
+        noise_strips(model, x[0], n=0)

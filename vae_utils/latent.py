@@ -25,7 +25,7 @@ from . import validate
 from .plotting import OKABE_ITO, show_images
 
 __all__ = ["aggregate_posterior", "density_grid", "mass_levels", "plot_aggregate_posterior",
-           "nearest_neighbour", "best_reconstructed"]
+           "nearest_neighbour", "best_reconstructed", "NOISE_SOURCES", "noise_strips"]
 
 PRIOR_COLOR = OKABE_ITO["BLUE"]             # the prior p(z), as in the lesson's loss curves
 AGGREGATE_COLOR = OKABE_ITO["VERMILLION"]   # the aggregate posterior q(z)
@@ -254,3 +254,39 @@ def best_reconstructed(rec_error: Tensor, labels: Tensor, read_as: Tensor, digit
         raise ValueError(f"no image of class {digit} has a reconstruction that reads as {digit}.")
     err = torch.where(ok, torch.as_tensor(rec_error, dtype=torch.float64), torch.tensor(np.inf, dtype=torch.float64))
     return int(err.argmin())
+
+
+NOISE_SOURCES = ("prior", "approximate posterior", "likelihood")
+# Which source drew which strip of ``noise_strips``: the answer of lesson 6a's exercise
+# ``noise_sources`` (read it after the exercise, not before).
+_STRIP_SOURCES = {"A": "likelihood", "B": "prior", "C": "approximate posterior"}
+
+
+def noise_strips(model, x, n: int = 8, seed: int = 4) -> dict[str, Tensor]:
+    """Three strips of ``n`` images, each drawn by one of a VAE's three sources of noise
+    (lesson 6a, §5; the exercise ``noise_sources`` asks which strip came from which):
+
+    * the prior: decoder means E[x|z] at z ~ p(z);
+    * the approximate posterior: decoder means at z ~ q(z|x) for the one image ``x``;
+    * the likelihood: binary samples x ~ p(x|z) at the one code z = E_q[z|x].
+
+    Args:
+        model: a VAE with ``prior``, ``likelihood(z)`` and ``approximate_posterior(x)``.
+        x: one image, shape (1, 28, 28), (28, 28), (784,) or (1, 1, 28, 28), in [0, 1].
+        n: images per strip, ≥ 1. seed: the random numbers (the caller's generators are left
+            as they were).
+    Returns:
+        {"A", "B", "C"} → images (n, 1, 28, 28) on the model's device, in [0, 1].
+    Raises:
+        ValueError: bad ``x`` or ``n`` (from ``vae_utils.validate``).
+    """
+    n = validate.count(n, "n")
+    device, dtype = validate.model_device_dtype(model)
+    x = validate.images(x, "x", like=model, one=True)
+    with _seeded(seed, device or torch.device("cpu")), torch.no_grad():
+        prior = model.likelihood(model.prior.sample((n,))).mean
+        q = model.approximate_posterior(x)
+        posterior = model.likelihood(q.sample((n,))[:, 0]).mean
+        likelihood = model.likelihood(q.mean.expand(n, -1)).sample()
+    drawn = {"prior": prior, "approximate posterior": posterior, "likelihood": likelihood}
+    return {strip: drawn[source] for strip, source in _STRIP_SOURCES.items()}

@@ -19,7 +19,7 @@ from torch.distributions import Bernoulli, Independent
 from ._common import (as_tensor, call, exercise, expect_close, expect_shape, fail, fallback_for, gen,
                       manual_seed, passed)
 
-__all__ = ["MyVAE", "vae_loss", "train", "predicted_test_loss", "active_units"]
+__all__ = ["MyVAE", "vae_loss", "train", "predicted_test_loss", "noise_sources", "active_units"]
 
 IMAGE_SHAPE = (1, 28, 28)
 
@@ -520,6 +520,50 @@ def predicted_test_loss(fn) -> None:
                  "how noisy each set's pixels are, and it moves with the training number.")
     passed(f"predicted_test_loss: below the training −ELBO by {train_losses[0] - float(call(fn, train_losses[0])):.1f} "
            f"nats — recorded; the next cell measures it.")
+
+
+# --- exercise (lesson 6a): which source of noise drew which strip? (judge) -------------------
+@fallback_for("noise_sources", prediction=True)
+def _noise_sources() -> dict[str, str]:
+    """The course's answer to exercise ``noise_sources``: the source of each strip of
+    ``vae_utils.latent.noise_strips``."""
+    from ..latent import _STRIP_SOURCES
+    return dict(_STRIP_SOURCES)
+
+
+@exercise("vae_utils.checks._lesson6._noise_sources")
+def noise_sources(fn) -> None:
+    """Check ``fn() -> {"A": source, "B": source, "C": source}``: which of a VAE's three sources
+    of noise — "prior", "approximate posterior", "likelihood" — drew each strip of
+    ``vae_utils.latent.noise_strips`` (lesson 6a, §5; a judge exercise: diagnose from pictures).
+
+    No hidden inputs: the strips are the lesson's. A wrong answer is told how many strips it
+    matched and what to look at, never which strip is which. Source: the generative story
+    z ~ p(z), x ~ p(x|z) and the encoder's q(z|x) (Kingma & Welling 2019, §2.1–2.2).
+    """
+    from ..latent import NOISE_SOURCES
+    want = _noise_sources()
+    out = call(fn, name="noise_sources")
+    if not isinstance(out, dict) or set(out) != set(want):
+        fail(f"noise_sources() should return a dict with the keys {sorted(want)}, got "
+             f"{sorted(out) if isinstance(out, dict) else type(out).__name__}.",
+             'return {"A": "...", "B": "...", "C": "..."}.')
+    got = {}
+    for strip in sorted(want):
+        value = out[strip]
+        name = value.strip().lower() if isinstance(value, str) else value
+        if name not in NOISE_SOURCES:
+            fail(f'noise_sources()["{strip}"] is {value!r}; expected one of {", ".join(map(repr, NOISE_SOURCES))}.')
+        got[strip] = name
+    if len(set(got.values())) < 3:
+        fail("two strips were given the same source; each of the three sources drew one strip.")
+    right = sum(got[s] == want[s] for s in want)
+    if right < 3:
+        fail(f"{right} of 3 strips matched.",
+             "look at the pixels and at what varies: which strip holds only 0s and 1s (a sample of "
+             "p(x|z), not a decoder mean)? Of the two smooth strips, which shows one digit in "
+             "variations and which shows different digits?")
+    passed("noise_sources: each strip matched to its source of noise.")
 
 
 # --- exercise: active units --------------------------------------------------------------
