@@ -81,7 +81,7 @@ def count_parameters(fn) -> None:
     passed("count_parameters counts the weights and biases of fully connected and convolutional layers.")
 
 
-@fallback_for("count_parameters")
+@fallback_for("count_parameters", prediction=True)
 def _count_parameters(layers) -> int:
     """The course's version of exercise ``count_parameters`` (for ``try_yours``)."""
     return sum(s[1] * s[2] + s[2] if s[0] == "linear" else s[1] * s[2] * s[3] ** 2 + s[2]
