@@ -172,8 +172,8 @@ def defensive_elbo(fn) -> None:
 
 
 # --- likelihood_report ----------------------------------------------------------------------
-# The pilot table of lesson 6b, §3b, as the committed notebook measures it (seeded, CPU): the
-# mean over its 100 test digits of L_best − L_K in nats, L_best the largest bound measured there
+# The pilot table of lesson 6b (exercise 3, after §3), as the committed notebook measures it
+# (seeded, CPU): the mean over its 100 test digits of L_best − L_K in nats, L_best the largest bound measured there
 # (the widened encoder's L_5000). The prior was drawn 1,000 times per digit, no more. The
 # notebook asserts, after the exercise, that its own measurement still agrees with this table.
 REPORT_GRID = (10, 100, 1000, 5000)
