@@ -68,9 +68,9 @@ EXERCISE_KINDS = {
     "MyVAE": "implement", "vae_loss": "implement", "train": "implement", "predicted_test_loss": "judge", "active_units": "implement",
     "noise_sources": "judge",
     # lessons 6b-6d
-    "predicted_ess_fraction": "derive", "defensive_elbo": "derive",
+    "predicted_ess_fraction": "derive", "defensive_elbo": "derive", "likelihood_report": "judge",
     "diagnose_runs": "judge", "unit_kl": "derive", "best_sigma": "derive",
-    "count_parameters": "derive", "mixture_map": "implement",
+    "count_parameters": "derive", "mixture_map": "derive", "sigma_choice": "judge",
     # lesson 6e
     "mixture_log_prob": "implement", "paired_verdict": "judge", "optimal_discriminator": "derive",
     "shared_covariance_logits": "derive", "samples_for_se": "derive",

@@ -154,3 +154,61 @@ def test_the_course_versions_match_the_closed_forms():
     a = 0.1
     h = -(a * math.log(a) + (1 - a) * math.log(1 - a))
     assert _defensive_elbo(-90.0, -500.0, a) == pytest.approx(0.9 * -90 + 0.1 * -500 + h)
+
+
+# --- predictions: the measuring cells wait for the learner's own -------------------------------
+@pytest.mark.parametrize("name,args", [
+    ("predicted_ess_fraction", (torch.tensor([1.0, 1.5], dtype=torch.float64), 20)),
+    ("defensive_elbo", (torch.tensor([-90.0]), torch.tensor([-500.0]), 0.1))])
+def test_try_yours_gives_no_prediction_while_the_learner_has_made_none(name, args, capsys):
+    def unsolved(*a):
+        raise NotImplementedError
+    unsolved.__name__ = name
+    assert checks.try_yours(unsolved, *args) is None
+    assert "make your prediction" in capsys.readouterr().out
+    solved = {"predicted_ess_fraction": ess_ok, "defensive_elbo": elbo_ok}[name]
+    solved_named = lambda *a: solved(*a)  # noqa: E731
+    solved_named.__name__ = name
+    torch.testing.assert_close(torch.as_tensor(checks.try_yours(solved_named, *args)),
+                               torch.as_tensor(solved(*args)))
+
+
+# --- likelihood_report: a choice from the pilot table ------------------------------------------
+def report(proposal, K):
+    return lambda: {"proposal": proposal, "K": K}
+
+
+def test_the_cheapest_choice_within_one_nat_passes_and_a_stub_does_not(capsys):
+    assert_check_accepts_and_flags_stub(checks.likelihood_report, report("widened", 1000), capsys)
+
+
+@pytest.mark.parametrize("answer,match", [
+    (report("prior", 1000), r"79\.90 nats below.*\n  Hint: the prior's samples almost never land"),
+    (report("prior", 5000), r"drew the prior 1,000 times per digit, no more"),
+    (report("encoder", 1000), r"encoder proposal at K = 1,000 the mean bound is 1\.27 nats below"),
+    (report("widened", 100), r"1\.27 nats below the largest measured, more than the 1 nat"),
+    (report("encoder", 5000), r"within 1 nat \(gap 0\.92\).*fewer samples per digit"),
+    (report("widened", 5000), r"within 1 nat \(gap 0\.00\).*fewer samples per digit"),
+    (report("defensive", 5000), r"1\.08 nats below"),
+    (report("widened", 500), r"K = 500 is not on the pilot's grid"),
+    (report("widened", 1000.0), r"K = 1000\.0 is not on the pilot's grid"),
+    (report("posterior", 1000), r"unknown proposal 'posterior'"),
+    (lambda: ("widened", 1000), r"should return a dict with the keys 'proposal' and 'K'"),
+])
+def test_likelihood_report_names_what_is_wrong_with_a_choice(answer, match):
+    with pytest.raises(AssertionError, match=match):
+        checks.likelihood_report(answer)
+
+
+def test_the_accepted_choice_follows_from_the_table_and_its_tolerance():
+    from vae_utils.checks._lesson6b import REPORT_GAPS, REPORT_TOLERANCE, report_choice
+    assert report_choice() == ("widened", 1000)
+    # The answer is not on a knife's edge: the next-cheaper row misses, the chosen one clears, by
+    # more than twice the Monte Carlo s.e. of one run's mean (about 0.1 nats, measured in the lesson).
+    assert REPORT_GAPS["widened"][100] - REPORT_TOLERANCE > 0.2
+    assert REPORT_TOLERANCE - REPORT_GAPS["widened"][1000] > 0.2
+    # A stricter requirement or a table without the widened encoder changes the answer.
+    assert report_choice(tolerance=0.1) == ("widened", 5000)
+    assert report_choice({k: v for k, v in REPORT_GAPS.items() if k != "widened"}) == ("encoder", 5000)
+    with pytest.raises(ValueError, match="within 0.5 nats"):
+        report_choice({"prior": REPORT_GAPS["prior"]}, tolerance=0.5)

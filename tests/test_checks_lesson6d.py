@@ -163,8 +163,49 @@ def test_the_fallbacks_agree_with_the_worked_answers_and_are_off_limits():
         checks.mixture_map(lambda eps, means, sd, weights: _lesson6d._mixture_map(eps, means, sd, weights))
 
 
-def test_try_yours_uses_the_course_version_while_unsolved(capsys):
+def test_try_yours_waits_for_the_prediction_and_stands_in_for_the_map(capsys):
     def count_parameters(layers):
         raise NotImplementedError
+    assert checks.try_yours(count_parameters, [("linear", 3, 2)]) is None     # a prediction: no answer shown
+    assert "make your prediction" in capsys.readouterr().out
+    count_parameters = lambda layers: 8  # noqa: E731
+    count_parameters.__name__ = "count_parameters"
     assert checks.try_yours(count_parameters, [("linear", 3, 2)]) == 8
-    assert "not written yet" in capsys.readouterr().out
+
+    def mixture_map(eps, means, sd, weights):
+        raise NotImplementedError
+    eps = torch.zeros(3, dtype=torch.float64)
+    means, w = torch.tensor([-10.0, 10.0], dtype=torch.float64), torch.tensor([0.5, 0.5], dtype=torch.float64)
+    assert checks.try_yours(mixture_map, eps, means, 1.0, w).shape == (3,)
+    assert "uses the course's version" in capsys.readouterr().out
+
+
+# --- sigma_choice: σ by held-out importance sampling ------------------------------------------
+def test_the_held_out_argmax_passes_and_a_stub_does_not(capsys):
+    from vae_utils.checks._lesson6d import SIGMA_HELDOUT, sigma_argmax
+    assert_check_accepts_and_flags_stub(checks.sigma_choice, lambda: sigma_argmax(SIGMA_HELDOUT), capsys)
+    checks.sigma_choice(lambda: torch.tensor(sigma_argmax(SIGMA_HELDOUT)))   # a 0-d tensor is a number too
+    assert capsys.readouterr().out.startswith("✓")
+
+
+def test_sigma_choice_names_what_is_wrong():
+    from vae_utils.checks._lesson6d import SIGMA_GRID, SIGMA_HELDOUT, SIGMA_TRAINING, sigma_argmax
+    best, train_best = sigma_argmax(SIGMA_HELDOUT), sigma_argmax(SIGMA_TRAINING)
+    assert train_best != best            # the lesson's point: the training digits prefer another σ
+    with pytest.raises(AssertionError, match=r"highest bound on the training digits.*\n  Hint: choose by the digits"):
+        checks.sigma_choice(lambda: train_best)
+    other = next(s for s in SIGMA_GRID if s not in (best, train_best))
+    with pytest.raises(AssertionError, match=rf"bound at σ = {other:g} is \d+ nats per image below the best"):
+        checks.sigma_choice(lambda: other)
+    with pytest.raises(AssertionError, match=r"σ = 0.3 is not on the lesson's grid"):
+        checks.sigma_choice(lambda: 0.3)
+    with pytest.raises(AssertionError, match=r"should return one number"):
+        checks.sigma_choice(lambda: [0.1, 0.2])
+
+
+def test_the_sigma_tables_are_the_lessons_grid_with_a_clear_winner():
+    from vae_utils.checks._lesson6d import SIGMA_GRID, SIGMA_HELDOUT, SIGMA_TRAINING
+    assert tuple(SIGMA_HELDOUT) == tuple(SIGMA_TRAINING) == SIGMA_GRID
+    for table in (SIGMA_HELDOUT, SIGMA_TRAINING):
+        top, second = sorted(table.values())[-2:][::-1]
+        assert top - second > 5          # nats per image: far beyond the noise of a K = 100 bound

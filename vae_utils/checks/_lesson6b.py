@@ -1,11 +1,16 @@
 """Checks for lesson 6b's exercises: predictions, derived on paper, of what importance
-sampling with a given proposal will measure.
+sampling with a given proposal will measure, and a choice of proposal and K for a report.
 
-* ``predicted_ess_fraction`` — ESS/N of the proposal N(0, s² I_k) for the target N(0, I_k);
-* ``defensive_elbo`` — the single-sample bound L_1 of the defensive mixture (1 − α) q + α p.
+* ``predicted_ess_fraction`` — ESS/N of the proposal N(0, s² I_k) for the target N(0, I_k)
+  (predict, then measure);
+* ``defensive_elbo`` — the single-sample bound L_1 of the defensive mixture (1 − α) q + α p
+  (predict, then measure);
+* ``likelihood_report`` — the proposal and the number of samples K for a reported bound,
+  chosen from the lesson's pilot table (judge).
 
-Each check draws its inputs from ``gen`` (so ``seed`` changes them), compares with the exact
-closed form, and names the usual wrong derivations.
+The first two draw their inputs from ``gen`` (so ``seed`` changes them), compare with the exact
+closed form, and name the usual wrong derivations. The third is a choice: its answer is the
+same for every seed, and a written justification, graded by hand, goes with it.
 """
 from __future__ import annotations
 
@@ -15,10 +20,10 @@ import torch
 
 from ._common import as_tensor, call, exercise, expect_close, expect_shape, fail, fallback_for, gen, passed
 
-__all__ = ["predicted_ess_fraction", "defensive_elbo"]
+__all__ = ["predicted_ess_fraction", "defensive_elbo", "likelihood_report"]
 
 
-@fallback_for("predicted_ess_fraction")
+@fallback_for("predicted_ess_fraction", prediction=True)
 def _predicted_ess_fraction(s: torch.Tensor, k: int) -> torch.Tensor:
     """The course's version of exercise ``predicted_ess_fraction`` (for ``try_yours``).
 
@@ -29,7 +34,7 @@ def _predicted_ess_fraction(s: torch.Tensor, k: int) -> torch.Tensor:
     return torch.where(s2 > 0.5, (inner.sqrt() / s2) ** k, torch.zeros_like(s2))
 
 
-@fallback_for("defensive_elbo")
+@fallback_for("defensive_elbo", prediction=True)
 def _defensive_elbo(elbo_q, prior_log_lik, alpha: float):
     """The course's version of exercise ``defensive_elbo`` (for ``try_yours``).
 
@@ -164,3 +169,71 @@ def defensive_elbo(fn) -> None:
                      hint="L_1 = (1 − α)(ELBO_q − log(1 − α)) + α(E_p[log p(x|z)] − log α).")
     passed("defensive_elbo: L_1 = (1 − α)(ELBO_q − log(1 − α)) + α(E_p[log p(x|z)] − log α) — "
            "the components' ELBOs averaged, plus the entropy of the choice between them.")
+
+
+# --- likelihood_report ----------------------------------------------------------------------
+# The pilot table of lesson 6b (exercise 3, after §3), as the committed notebook measures it
+# (seeded, CPU): the mean over its 100 test digits of L_best − L_K in nats, L_best the largest bound measured there
+# (the widened encoder's L_5000). The prior was drawn 1,000 times per digit, no more. The
+# notebook asserts, after the exercise, that its own measurement still agrees with this table.
+REPORT_GRID = (10, 100, 1000, 5000)
+REPORT_TOLERANCE = 1.0  # nats: the report's bound may sit at most this far below L_best
+REPORT_GAPS = {
+    "prior": {10: 209.40, 100: 125.13, 1000: 79.90},
+    "encoder": {10: 3.59, 100: 2.11, 1000: 1.27, 5000: 0.92},
+    "defensive": {10: 3.70, 100: 2.19, 1000: 1.39, 5000: 1.08},
+    "widened": {10: 3.51, 100: 1.27, 1000: 0.36, 5000: 0.00},
+}
+
+
+def report_choice(gaps: dict = REPORT_GAPS, tolerance: float = REPORT_TOLERANCE) -> tuple[str, int]:
+    """The cheapest (proposal, K) of a pilot table ``{proposal: {K: gap}}`` whose gap is at most
+    ``tolerance`` nats: the smallest such K, and at that K the smallest gap."""
+    ok = [(K, gap, name) for name, row in gaps.items() for K, gap in row.items() if gap <= tolerance]
+    if not ok:
+        raise ValueError(f"no proposal of the pilot table comes within {tolerance} nats of the largest bound.")
+    K, _, name = min(ok)
+    return name, K
+
+
+@exercise()
+def likelihood_report(fn) -> None:
+    """Check ``fn() -> {"proposal": name, "K": int}``: the proposal (``"prior"``, ``"encoder"``,
+    ``"defensive"`` or ``"widened"``) and the number of samples per digit K (10, 100, 1,000 or
+    5,000) with which to report a bound on the mean log p(x) of lesson 6b's 100 test digits:
+    the fewest samples whose mean bound, in the lesson's pilot table, is within 1 nat of the
+    largest bound measured there. The answer is a choice, the same for every ``seed``.
+
+    Raises:
+        CheckFailure: not a dict with those two keys, an unknown proposal or a K off the grid;
+            a choice whose bound is more than 1 nat below (the prior, or too few samples); a
+            choice within 1 nat that costs more samples than the cheapest one.
+    """
+    out = call(fn, name="likelihood_report")
+    if not isinstance(out, dict) or set(out) != {"proposal", "K"}:
+        fail(f"likelihood_report() should return a dict with the keys 'proposal' and 'K', got {out!r}.",
+             'return e.g. {"proposal": "encoder", "K": 100}.')
+    name, K = out["proposal"], out["K"]
+    if name not in REPORT_GAPS:
+        fail(f"unknown proposal {name!r}.", f"choose one of {', '.join(map(repr, REPORT_GAPS))}.")
+    if isinstance(K, bool) or not isinstance(K, int) or K not in REPORT_GRID:
+        fail(f"K = {K!r} is not on the pilot's grid.", f"choose K from {', '.join(f'{k:,}' for k in REPORT_GRID)}.")
+    row = REPORT_GAPS[name]
+    if K not in row:
+        fail(f"the pilot drew the prior {max(row):,} times per digit, no more: K = {K:,} was not measured, "
+             f"and at K = {max(row):,} its bound is {row[max(row)]:.0f} nats below the largest.",
+             "a choice must rest on a measurement: read the prior's row of the pilot table.")
+    best_name, best_K = report_choice()
+    if row[K] > REPORT_TOLERANCE:
+        hint = ("the prior's samples almost never land where the posterior has its mass (its ESS stays "
+                "near 1): no K of the grid brings it close." if name == "prior" else
+                "read the gap column: at this K the bound has not come close enough yet; more samples, "
+                "or another proposal, close it.")
+        fail(f"with the {name} proposal at K = {K:,} the mean bound is {row[K]:.2f} nats below the largest "
+             f"measured, more than the {REPORT_TOLERANCE:g} nat the report allows.", hint)
+    if (name, K) != (best_name, best_K):
+        fail(f"the {name} proposal at K = {K:,} is within {REPORT_TOLERANCE:g} nat (gap {row[K]:.2f}), but "
+             f"the pilot table has a choice that gets there with fewer samples per digit.",
+             "for each proposal, find the smallest K whose gap is at most 1 nat; report the cheapest.")
+    passed(f"likelihood_report: the {name} proposal at K = {K:,} comes within {row[K]:.2f} nats of the "
+           f"largest bound measured, with {max(REPORT_GRID) // K} times fewer samples than K = {max(REPORT_GRID):,}.")
