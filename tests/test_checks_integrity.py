@@ -194,6 +194,8 @@ def test_the_course_versions_used_by_try_yours_agree_with_the_worked_solutions()
     mu = torch.randn(300, 6, generator=g) * torch.tensor([1.0, 0.5, 0.2, 0.05, 0.01, 0.0])
     assert _FALLBACKS["active_units"](mu) == _solutions("06a_vae_latent_space.ipynb")["active_units"](mu)
     lesson6 = _solutions("06_vae.ipynb")
+    assert _FALLBACKS["predicted_test_loss"](108.4) == lesson6["predicted_test_loss"](108.4)
+    assert _FALLBACKS["noise_sources"]() == _solutions("06a_vae_latent_space.ipynb")["noise_sources"]()
     # lesson 6's module, loss and loop: the same initial weights, values and training history
     nets = []
     for make in (_FALLBACKS["MyVAE"], lesson6["MyVAE"]):
@@ -275,4 +277,5 @@ def test_the_course_versions_used_by_try_yours_agree_with_the_worked_solutions()
         "optimal_discriminator", "shared_covariance_logits", "samples_for_se",
         "best_q_prediction", "iwae_choice",
         "mc_marginal", "effective_sample_size", "chosen_n_samples", "chosen_proposal",
+        "predicted_test_loss", "noise_sources",
     }
