@@ -4,11 +4,12 @@ c = get_config()  # noqa: F821 - provided by nbgrader when it reads this file
 
 c.CourseDirectory.course_id = "where-the-noise-lives"
 # Seconds a cell may run before autograde interrupts it (it then scores 0, and the next cells
-# run). The slowest cell of any graded lesson takes 8.3 s (lesson 6, training a VAE; idle
-# 2-core CPU, 2 threads; `python -m vae_utils.classroom timeout notebooks/*.ipynb` reads it
-# from the executed notebooks). 7x margin: one thread per grading job instead of two (x2),
-# slower machines (x2.5), a busy grader (x1.4). An answer that loops forever costs one minute.
-c.Execute.timeout = 60
+# run). The slowest cell of any graded lesson takes 14.5 s (lesson 6c, training three broken
+# VAEs for its diagnosis exercise; idle 2-core CPU, 2 threads; `python -m vae_utils.classroom
+# timeout notebooks/*.ipynb` reads it from the executed notebooks). 7x margin, rounded up: one
+# thread per grading job instead of two (x2), slower machines (x2.5), a busy grader (x1.4). An
+# answer that loops forever costs two minutes.
+c.Execute.timeout = 120
 # Seconds to wait for a cell's last output after it finished (nbclient's default, 4 s, is too
 # short on a busy grader: autograde then fails the whole submission with CellTimeoutError).
 c.Execute.iopub_timeout = 30
