@@ -114,11 +114,15 @@ def _cell(nb, grade_id):
 
 
 def _answered(fetched, solutions, **override):
-    """The fetched notebook with every answer cell taken from the solutions (or ``override``)."""
+    """The fetched notebook with every answer cell — code, and the written answers graded by
+    hand — taken from the solutions (or ``override``)."""
     nb = json.loads(json.dumps(fetched))
     for cell in nb["cells"]:
-        gid = cell["metadata"].get("nbgrader", {}).get("grade_id", "")
-        if gid.endswith("_answer"):
+        meta = cell["metadata"].get("nbgrader", {})
+        gid = meta.get("grade_id", "")
+        if cell["cell_type"] == "markdown" and meta.get("solution"):
+            cell["source"] = "".join(_cell(solutions, gid)["source"])
+        elif gid.endswith("_answer"):
             ex = gid.removesuffix("_answer")
             cell["source"] = override.get(ex, "".join(_cell(solutions, gid)["source"]))
     return nb

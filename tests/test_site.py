@@ -35,11 +35,12 @@ BUILD_S = 60          # the issue's bound for `make site` on a laptop CPU
 PAGE_MS = 30_000      # load a page, typeset its equations, draw its widgets
 
 # Four lessons: the one with a Gaussian explorer widget, the one with the most equations,
-# lesson 6 (figures, training progress bars) and lesson 6a (figures, the latent explorer).
+# lesson 6 (figures; its only widgets are training progress bars) and lesson 6a (figures, the
+# latent explorer, whose sliders are drawn from their saved state).
 LESSONS = {
     "notebooks/01_noise_in_a_gaussian.html": {"widgets": True},
     "notebooks/05_jensen_and_elbo.html": {"widgets": False},
-    "notebooks/06_vae.html": {"widgets": True},
+    "notebooks/06_vae.html": {"widgets": False},   # its widgets are progress bars, no sliders
     "notebooks/06a_vae_latent_space.html": {"widgets": True},
 }
 

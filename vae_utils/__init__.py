@@ -16,15 +16,17 @@ Each module is the distilled code of one part of the course:
 ``vae_utils.train``         ``train_vae``, ``evaluate``, ``pick_device``, ``progress_bar``
                             (lessons 6–6d)
 ``vae_utils.pretrained``    ``load_pretrained``: VAEs trained with the lesson-6 recipe, shipped
-``vae_utils.latent``        the aggregate posterior, latent densities, nearest neighbours
-                            (lesson 6a)
+``vae_utils.latent``        the aggregate posterior, latent densities, nearest neighbours,
+                            the three sources of noise in pictures (lesson 6a)
+``vae_utils.pitfalls``      three broken training runs to diagnose, and the loop that makes
+                            one of them (lesson 6c)
 ``vae_utils.proposals``     the defensive mixture proposal and L_K for every K (lesson 6b)
 ``vae_utils.beyond``        a learned mixture prior, a two-level VAE, the Monte Carlo ELBO and
                             its training loop, their shipped weights (lesson 6e)
 ``vae_utils.toy2d``         a 2-D toy with a known density: a normalizing flow and a small VAE
                             (lesson 6e)
 ``vae_utils.plotting``      image grids, latent scatter, loss curves
-``vae_utils.widgets``       Gaussian explorer, latent explorer, interpolation (lessons 1 and 6)
+``vae_utils.widgets``       Gaussian explorer, latent explorer, interpolation (lessons 1 and 6a)
 ``vae_utils.checks``        the exercises' checks, one module per lesson (shared helpers in
                             ``_common``)
 ``vae_utils.setup_check``   ``check_setup``: is this machine ready? (notebook 00)
