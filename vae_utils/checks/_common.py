@@ -287,6 +287,48 @@ def try_yours(fn: Callable, *args, **kwargs) -> Any:
         return _FALLBACKS[name](*args, **kwargs)
 
 
+def choice(value, options: tuple[str, ...], what: str, example: str) -> str:
+    """A learner's choice among ``options`` (case and surrounding spaces ignored), returned as
+    spelled in ``options``; a failure naming ``what`` and the options otherwise."""
+    if not isinstance(value, str):
+        fail(f"{what} should be a string, one of {', '.join(map(repr, options))}; got {type(value).__name__}.",
+             f"return e.g. {example}.")
+    v = value.strip().lower()
+    for o in options:
+        if v == o.lower():
+            return o
+    fail(f"{what} is {value!r}; expected one of {', '.join(map(repr, options))}.", f"return e.g. {example}.")
+
+
+def choice_dict(out: Any, keys, options: tuple[str, ...], name: str, *, kind: str,
+                distinct: str | None = None, distinct_hint: str | None = None) -> dict[str, str]:
+    """A matching exercise's answer ``{key: option}`` checked for its form: a dict with exactly
+    ``keys``, each value one of ``options`` (case and spaces ignored) and, when ``distinct``
+    names the items (e.g. ``"runs"``), no option given twice. ``kind`` names the options in
+    messages ("slip", "bug", ...). Returns the answer with each value spelled as in ``options``;
+    whether the matching is right is the calling check's business."""
+    keys = sorted(keys)
+    if not isinstance(out, dict):
+        fail(f"{name}() should return a dict, got {type(out).__name__}.",
+             "return {" + ", ".join(f'"{k}": "..."' for k in keys) + "}.")
+    if sorted(map(str, out)) != keys or not all(isinstance(k, str) for k in out):
+        fail(f"{name}() has the keys {sorted(map(str, out))}; expected exactly {keys} "
+             f"(the keys should be named as in the lesson).", "one entry each, named as in the exercise.")
+    got = {}
+    for k in keys:
+        v = out[k]
+        name_of = v.strip().lower() if isinstance(v, str) else None
+        match = [o for o in options if o.lower() == name_of]
+        if not match:
+            fail(f"{v!r} is not one of the {kind} names, for {name}()[{k!r}]; expected one of "
+                 f"{', '.join(map(repr, options))}.", f"copy each {kind} name from that list.")
+        got[k] = match[0]
+    if distinct and len(set(got.values())) < len(got):
+        fail(f"two {distinct} were given the same {kind}; each has a different one.",
+             distinct_hint or f"each {kind} is used at most once.")
+    return got
+
+
 def hidden_model(d: int, k: int, sigma: float, seed: int, *, w_scale: float = 1.0, n_x: int | None = None):
     """A check's hidden linear-Gaussian model (lesson 2's yardstick, exact p(x) and posterior):
     W = w_scale · randn(d, k), b = randn(d), from ``gen(seed)``; with ``n_x``, also ``n_x`` data

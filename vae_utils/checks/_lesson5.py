@@ -26,7 +26,8 @@ from torch.distributions import Independent, MultivariateNormal, Normal, kl_dive
 
 from ..estimators import iwae_bound
 from ..lvm import LinearGaussianLVM
-from ._common import exercise, fallback_for, gen, as_tensor, call, expect_close, fail, manual_seed, passed
+from ._common import (exercise, fallback_for, gen, as_tensor, call, choice as _choice, choice_dict, expect_close,
+                      fail, manual_seed, passed)
 
 __all__ = ["best_q_prediction", "elbo_gap", "elbo_diagnosis", "gradient_choice", "weight_second_moment", "iwae_choice"]
 
@@ -53,17 +54,6 @@ def _best_q_prediction() -> str:
     smallest gap among lesson 5's three (``elbo_demos.three_qs``)."""
     gaps = _lesson5_gaps()
     return min(gaps, key=gaps.get)
-
-
-def _choice(value, options: tuple[str, ...], what: str, example: str) -> str:
-    if not isinstance(value, str):
-        fail(f"{what} should be a string, one of {', '.join(map(repr, options))}; got {type(value).__name__}.",
-             f"return e.g. {example}.")
-    v = value.strip().lower()
-    for o in options:
-        if v == o.lower():
-            return o
-    fail(f"{what} is {value!r}; expected one of {', '.join(map(repr, options))}.", f"return e.g. {example}.")
 
 
 @exercise("vae_utils.checks._lesson5._best_q_prediction")
@@ -352,18 +342,9 @@ def elbo_diagnosis(fn) -> None:
     Source: the ELBO log p(x, z) − log q(z) averaged under q (Kingma & Welling 2014, eq. 3) and the
     entropy of a Gaussian (Cover & Thomas 2006, §8.4).
     """
-    out = call(fn, name="elbo_diagnosis")
     want = _elbo_diagnosis()
-    if not isinstance(out, dict):
-        fail(f"elbo_diagnosis() should return a dict, got {type(out).__name__}.",
-             'return {"run 1": "...", "run 2": "...", "run 3": "..."}.')
-    if set(out) != set(want):
-        fail(f"elbo_diagnosis() has the keys {sorted(out)}; expected exactly {sorted(want)}.",
-             "one entry per run of the table.")
-    got = {run: _choice(out[run], _SLIPS, f'elbo_diagnosis()["{run}"]', '"no log q"') for run in sorted(want)}
-    if len(set(got.values())) < len(got):
-        fail("two runs were given the same slip; each run has a different one.",
-             "one of the four slips is not used.")
+    got = choice_dict(call(fn, name="elbo_diagnosis"), want, _SLIPS, "elbo_diagnosis", kind="slip",
+                      distinct="runs", distinct_hint="one of the four slips is not used.")
     for run in sorted(want):
         if got[run] != want[run]:
             fail(f"{run} is not explained by {got[run]!r}.", _SLIP_HINTS[got[run]])
@@ -397,18 +378,12 @@ def gradient_choice(fn) -> None:
     Source: Mohamed, Rosca, Figurnov & Mnih 2020, "Monte Carlo gradient estimation in machine
     learning" (JMLR), §§4–5 (score function; pathwise gradients need a differentiable integrand).
     """
-    out = call(fn, name="gradient_choice")
-    if not isinstance(out, dict):
-        fail(f"gradient_choice() should return a dict, got {type(out).__name__}.",
-             'return {"ELBO": "...", "P(z1 > 0)": "..."}, each value "reparameterization" or "score function".')
-    if set(out) != set(_PROBLEMS):
-        fail(f"gradient_choice() has the keys {sorted(out)}; expected exactly {sorted(_PROBLEMS)}.",
-             "one entry per problem of §2.2–2.3, named as in the exercise.")
+    got = choice_dict(call(fn, name="gradient_choice"), _PROBLEMS, _ESTIMATORS, "gradient_choice",
+                      kind="estimator")
     want = {"ELBO": "reparameterization", "P(z1 > 0)": "score function"}
     for problem, (what, hint) in _PROBLEMS.items():
-        got = _choice(out[problem], _ESTIMATORS, f'gradient_choice()["{problem}"]', '"score function"')
-        if got != want[problem]:
-            fail(f"for {what}, the {got} estimator is not the better choice.", hint)
+        if got[problem] != want[problem]:
+            fail(f"for {what}, the {got[problem]} estimator is not the better choice.", hint)
     passed("gradient_choice: the reparameterized gradient where the integrand is smooth (lower variance, "
            "both unbiased), the score function where it is a step (the pathwise gradient is 0, biased).")
 

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Bernoulli, Independent
 
-from ._common import (as_tensor, call, exercise, expect_close, expect_shape, fail, fallback_for, gen,
+from ._common import (as_tensor, call, choice_dict, exercise, expect_close, expect_shape, fail, fallback_for, gen,
                       manual_seed, passed)
 
 __all__ = ["MyVAE", "vae_loss", "train", "predicted_test_loss", "noise_sources", "active_units"]
@@ -543,20 +543,8 @@ def noise_sources(fn) -> None:
     """
     from ..latent import NOISE_SOURCES
     want = _noise_sources()
-    out = call(fn, name="noise_sources")
-    if not isinstance(out, dict) or set(out) != set(want):
-        fail(f"noise_sources() should return a dict with the keys {sorted(want)}, got "
-             f"{sorted(out) if isinstance(out, dict) else type(out).__name__}.",
-             'return {"A": "...", "B": "...", "C": "..."}.')
-    got = {}
-    for strip in sorted(want):
-        value = out[strip]
-        name = value.strip().lower() if isinstance(value, str) else value
-        if name not in NOISE_SOURCES:
-            fail(f'noise_sources()["{strip}"] is {value!r}; expected one of {", ".join(map(repr, NOISE_SOURCES))}.')
-        got[strip] = name
-    if len(set(got.values())) < 3:
-        fail("two strips were given the same source; each of the three sources drew one strip.")
+    got = choice_dict(call(fn, name="noise_sources"), want, NOISE_SOURCES, "noise_sources", kind="source",
+                      distinct="strips")
     right = sum(got[s] == want[s] for s in want)
     if right < 3:
         fail(f"{right} of 3 strips matched.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from ._common import as_tensor, call, exercise, expect_close, expect_shape, fail, fallback_for, gen, passed
+from ._common import as_tensor, call, choice_dict, exercise, expect_close, expect_shape, fail, fallback_for, gen, passed
 
 __all__ = ["diagnose_runs", "unit_kl", "best_sigma"]
 
@@ -22,19 +22,8 @@ def diagnose_runs(fn) -> None:
     three broken runs (section 1b), each a name from ``vae_utils.pitfalls.BUGS``. A choice with
     one right answer, so no hidden inputs: the written justification is graded by hand."""
     from ..pitfalls import _KEY, BUGS
-    out = call(fn, name="diagnose_runs")
-    if not isinstance(out, dict):
-        fail(f"diagnose_runs should return a dict, got {type(out).__name__}.",
-             'return {"run 1": "...", "run 2": "...", "run 3": "..."}, each value a name from BUGS.')
-    if set(out) != set(_KEY):
-        fail(f"the keys should be {sorted(_KEY)}, got {sorted(map(str, out))}.",
-             'one entry per run, named as in the log: "run 1", "run 2", "run 3".')
-    unknown = [v for v in out.values() if v not in BUGS]
-    if unknown:
-        fail(f"{unknown[0]!r} is not one of the bug names.", "choose each from BUGS: " + "; ".join(BUGS) + ".")
-    if len(set(out.values())) < len(out):
-        fail("two runs got the same bug; each run has a different one.",
-             "compare the runs with each other as well as with the reference.")
+    out = choice_dict(call(fn, name="diagnose_runs"), _KEY, tuple(BUGS), "diagnose_runs", kind="bug",
+                      distinct="runs", distinct_hint="compare the runs with each other as well as with the reference.")
     right = sum(out[k] == v for k, v in _KEY.items())
     if right < len(_KEY):
         decoys = [v for v in out.values() if v in _SYMPTOMS]
